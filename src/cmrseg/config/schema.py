@@ -1,0 +1,81 @@
+"""Typed run configuration: nested YAML validated into pydantic models (never ``eval``-ed)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from cmrseg.data.preprocess import PreprocessConfig
+from cmrseg.models.registry import ModelConfig
+from cmrseg.transforms.intensity import IntensityAugConfig
+from cmrseg.transforms.spatial import SpatialAugConfig
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class DataConfig(_Strict):
+    root: str = Field("../shared/data/acdc", description="dataset folder (any supported layout)")
+    layout: str | None = Field(None, description="force a layout instead of auto-detection")
+    labelled: int | list[str] | None = Field(None, description="first N training patients, ids, or all")
+    val_fraction: float = 0.2
+    cache_dir: str = ".cache/cmrseg"
+    preprocess: PreprocessConfig = Field(default_factory=PreprocessConfig)
+    patch: int | None = 128
+    foreground_p: float = 0.67
+
+
+class TermConfig(_Strict):
+    """One loss term of a method: which loss, on which data stream, with which weight."""
+
+    loss: str
+    stream: str = "labelled"
+    weight: float = 1.0
+    params: dict[str, Any] = Field(default_factory=dict)
+    ramp_up: int = Field(0, description="iterations of sigmoid ramp-up of the weight (0 = constant)")
+
+
+class MethodConfig(_Strict):
+    name: str = "supervised"
+    terms: list[TermConfig] | None = Field(None, description="override the method's default loss terms")
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class OptimConfig(_Strict):
+    lr: float = 2e-3
+    weight_decay: float = 1e-4
+    iterations: int = 6000
+    batch_size: int = 16
+    warmup: int = 100
+    schedule: str = Field("poly", description="poly | cosine | constant")
+    budget_minutes: float | None = Field(
+        None, description="time-budgeted training: the schedule runs on elapsed time and training stops when "
+        "the budget is spent (or at `iterations`, whichever comes first); exact reproducibility needs None")
+
+
+class AugmentConfig(_Strict):
+    enabled: bool = True
+    spatial: SpatialAugConfig = Field(default_factory=SpatialAugConfig)
+    intensity: IntensityAugConfig = Field(default_factory=IntensityAugConfig)
+
+
+class TrainConfig(_Strict):
+    name: str = "run"
+    out_dir: str = "runs"
+    seed: int = 0
+    threads: int = 2
+    val_every: int = 500
+    val_batch: int = 32
+    max_minutes: float | None = Field(None, description="stop early (safely, with a checkpoint) after this")
+    progress: bool = True
+
+
+class Config(_Strict):
+    data: DataConfig = Field(default_factory=DataConfig)
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    method: MethodConfig = Field(default_factory=MethodConfig)
+    optim: OptimConfig = Field(default_factory=OptimConfig)
+    augment: AugmentConfig = Field(default_factory=AugmentConfig)
+    train: TrainConfig = Field(default_factory=TrainConfig)

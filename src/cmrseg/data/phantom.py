@@ -1,0 +1,482 @@
+"""Synthetic short-axis cine bSSFP phantoms with known labels, volumes and ejection fraction.
+
+Why: ``make demo`` and the tests need realistic-looking cardiac volumes on a machine without real data, with
+answers known exactly (label maps, ED/ES volumes, EF).
+
+Model (all geometry in mm, continuous in z):
+
+* LV: a truncated half-ellipsoid shell. Cross-sections are ellipses with a small Fourier wobble; the cavity
+  (endocardium) sits inside the epicardium, wall ~8-11 mm at ED, with an apical cap so the last slice may
+  show myocardium only. Two papillary muscles (dark, labelled LV as in ACDC) sit inside the cavity.
+* RV: an ellipse on the septal side cut by the LV epicardium, i.e. a crescent that touches the myocardium,
+  never the LV cavity, and narrows to nothing before the apex. A thin dark free wall surrounds it.
+* ES: the cavity contracts radially and shortens towards the base; the myocardial volume is conserved, so the
+  wall thickens. ED and ES share pose and anatomy, so EF is defined and known.
+* Appearance: bright blood, dark-grey myocardium, a body with bright subcutaneous fat, chest-wall muscle,
+  dark lungs, liver and random blobs, epicardial fat, smooth texture, a multiplicative bias field, anti-aliased
+  edges (in-plane partial volume), three sub-slices per slice (through-plane partial volume), PSF blur, Rician
+  noise; rescaled per volume to [0, 1] by percentiles like our ACDC copy.
+
+Example:
+    >>> ed, es = make_phantom_pair(seed=0, patient="phantom001")
+    >>> ed.meta["lv_ef"]  # from voxel counts of the two label maps
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from scipy import ndimage
+
+from cmrseg.data.case import Case
+from cmrseg.io.nifti import write_nifti
+from cmrseg.labels import LV, MYO, RV, UNANNOTATED
+
+PHASES = ("ED", "ES")
+GROUP = "PHANTOM"
+CSV_COLUMNS = ("patient", "split", "group", "ed_frame", "es_frame", "spacing_x_mm", "spacing_y_mm", "spacing_z_mm")
+_SUBSLICES = (-1 / 3, 0.0, 1 / 3)  # fractions of the slice thickness averaged for through-plane partial volume
+
+
+@dataclass(frozen=True, eq=False)
+class PhantomAnatomy:
+    """Everything random about one phantom patient; shared by its ED and ES frames.
+
+    Heart-frame coordinates ``(u, v)`` are image ``(x, y)`` in mm relative to the LV axis, rotated by ``angle``.
+    Depth ``s`` runs along the long axis from the base plane (``z_base``) towards the apex.
+    """
+
+    shape: tuple[int, int, int]
+    spacing: tuple[float, float, float]
+    centre: tuple[float, float]  # LV axis at slice 0, (y, x) mm from the FOV centre
+    drift: tuple[float, float]  # axis shift (y, x) per mm of z: the long axis is not quite normal to the slices
+    angle: float  # in-plane rotation of the heart (rad)
+    r_endo: float  # ED cavity semi-major axis at the equator (mm)
+    ratio: float  # minor/major axis ratio of the LV cross-section
+    wobble: np.ndarray  # (surface endo/epi, harmonic 2/3, cos/sin) relative radius perturbation
+    thickness: float  # ED wall thickness at the equator (mm)
+    z_base: float  # base plane position (mm; slice k is at k * sz)
+    l_cavity: float  # ED base-to-apex cavity length (mm)
+    cap: float  # extra length of the epicardium beyond the cavity apex (mm)
+    f_radial: float  # ES/ED cavity radius
+    f_long: float  # ES/ED cavity length
+    rv_dir: float  # direction of the RV from the LV axis in the heart frame (rad)
+    rv_width: float  # ED crescent width at the base (mm)
+    rv_tangential: float  # ED crescent semi-extent around the LV, relative to the epicardial radius
+    rv_radial: float  # RV ellipse radial semi-axis relative to the epicardial radius
+    rv_length: float  # depth at which the RV vanishes (mm)
+    rv_f_width: float  # ES/ED crescent width
+    rv_f_tangential: float  # ES/ED crescent extent
+    papillary: tuple[float, float, float]  # angle of the two muscles (rad, heart frame), separation, radius (mm)
+    fat_arc: tuple[float, float, float]  # epicardial fat: centre angle, half-width (rad), thickness (mm)
+    intensity: dict[str, float]
+    body: tuple[float, float, float, float, float, float, float]  # cy, cx, semi-y, semi-x, angle, fat, muscle
+    blobs: tuple[tuple[float, ...], ...]  # (cy, cx, semi-y, semi-x, angle, intensity, dz-growth) background
+    texture: np.ndarray  # (n, 4): ky, kx (rad/mm), phase, amplitude of smooth tissue texture
+    bias: np.ndarray  # coefficients of a quadratic log bias field in (y, x) plus linear in z
+    noise: float  # Rician noise sigma relative to LV blood
+    psf: float  # in-plane Gaussian blur (pixels)
+    ed_frame: int
+    es_frame: int
+    seeds: tuple[int, int]  # noise/scribble seeds for ED and ES
+
+
+def sample_anatomy(
+    rng: np.random.Generator,
+    n_slices: int | None = None,
+    shape: tuple[int, int, int] | None = None,
+    spacing: tuple[float, float, float] | None = None,
+) -> PhantomAnatomy:
+    """Draw one phantom patient. Unset grid arguments are random in ACDC-like ranges.
+
+    Args:
+        rng: random generator (consumed).
+        n_slices: number of slices (8-12 when unset); ignored if ``shape`` is given.
+        shape: ``(z, y, x)``; default ``(n_slices, 160..224, 160..224)``.
+        spacing: ``(sz, sy, sx)`` mm; default ``(8..10, s, s)`` with ``s`` in 1.3..1.8.
+    """
+    if shape is not None and n_slices is not None and shape[0] != n_slices:
+        raise ValueError(f"n_slices={n_slices} disagrees with shape={shape}")
+    u = rng.uniform
+    nz = int(shape[0]) if shape is not None else int(n_slices or rng.integers(8, 13))
+    if shape is None:
+        shape = (nz, int(rng.integers(160, 225)), int(rng.integers(160, 225)))
+    if spacing is None:
+        s = round(float(u(1.3, 1.8)), 4)
+        spacing = (float(rng.choice([8.0, 9.0, 10.0])), s, s)
+    shape = tuple(int(v) for v in shape)  # type: ignore[assignment]
+    spacing = tuple(float(v) for v in spacing)  # type: ignore[assignment]
+    if len(shape) != 3 or min(shape) < 1 or len(spacing) != 3 or min(spacing) <= 0:
+        raise ValueError(f"bad phantom grid: shape={shape}, spacing={spacing}")
+    sz, sy, sx = spacing
+
+    scale = u(0.85, 1.15)
+    r_endo, thickness = u(21.0, 27.0) * scale, u(8.0, 10.5)
+    z_base = -u(0.2, 0.6) * sz
+    depth_last = (nz - 1) * sz - z_base  # depth of the last slice centre
+    l_cavity = depth_last * u(0.93, 1.03) if nz > 1 else 4 * sz
+    ef, f_long = u(0.42, 0.62), u(0.86, 0.94)
+    r_epi = r_endo + thickness
+    # Keep the heart (LV + RV, about 1.8 epicardial radii) inside the field of view, whatever the drift.
+    half_fov = np.array(shape[1:]) * np.array([sy, sx]) / 2
+    drift = u(-0.06, 0.06, size=2)
+    room = np.maximum(half_fov - 1.9 * r_epi - 10 - np.abs(drift) * (nz - 1) * sz, 0)
+    centre = u(-1, 1, size=2) * np.minimum(room, 0.1 * 2 * half_fov)
+    centre -= drift * (nz - 1) * sz / 2  # drift around the FOV centre, not away from it
+
+    lv_blood = u(0.9, 1.1)
+    intensity = {
+        "lv": lv_blood, "rv": lv_blood * u(0.8, 0.95), "myo": u(0.2, 0.3), "tissue": u(0.3, 0.45),
+        "muscle": u(0.18, 0.28), "fat": u(0.75, 1.0), "epi_fat": u(0.6, 0.85), "lung": u(0.02, 0.07),
+        "liver": u(0.28, 0.42),
+    }
+    angle = u(-0.6, 0.6)
+    # Body: the heart lies anterior-left in the chest, so the body centre is below-left of it in the image.
+    body = (centre[0] + u(25, 45), centre[1] + u(-40, -10), u(105, 135), u(150, 185), u(-0.15, 0.15),
+            u(6, 14), u(6, 12))
+    rot = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+
+    def around(dist: float, direction: float) -> tuple[float, float]:
+        x, y = rot @ np.array([np.cos(direction), np.sin(direction)]) * dist
+        return centre[0] + y, centre[1] + x
+
+    blobs = [  # lungs lateral and anterior to the heart, liver below the RV, random vessels/organs
+        (*around(r_epi * 1.7 + u(20, 40), u(-0.5, 0.3)), u(45, 70), u(30, 45), u(-0.5, 0.5), intensity["lung"], 0.2),
+        (*around(r_epi * 2.2 + u(25, 40), np.pi + u(-0.8, -0.3)), u(30, 50), u(25, 35), u(-0.5, 0.5),
+         intensity["lung"], -0.2),
+        (*around(r_epi * 2.0 + u(30, 45), np.pi / 2 + u(0.2, 0.8)), u(40, 60), u(60, 90), u(-0.3, 0.3),
+         intensity["liver"], 0.3),
+    ]
+    for _ in range(int(rng.integers(3, 7))):
+        size = u(5, 16)
+        blobs.append((*around(r_epi * 1.8 + u(15, 70), u(0, 2 * np.pi)), size, size * u(0.7, 1.3),
+                      u(0, np.pi), u(0.15, 0.95), u(-0.1, 0.1)))
+    k = u(2 * np.pi / 60, 2 * np.pi / 15, size=6)
+    theta = u(0, 2 * np.pi, size=6)
+    texture = np.stack([k * np.sin(theta), k * np.cos(theta), u(0, 2 * np.pi, size=6), u(0.01, 0.035, size=6)], 1)
+    return PhantomAnatomy(
+        shape=shape, spacing=spacing, centre=(float(centre[0]), float(centre[1])),  # type: ignore[arg-type]
+        drift=(float(drift[0]), float(drift[1])), angle=angle, r_endo=r_endo, ratio=u(0.85, 0.97),
+        wobble=u(-0.03, 0.03, size=(2, 2, 2)), thickness=thickness, z_base=z_base, l_cavity=l_cavity,
+        cap=u(6.0, 9.0), f_radial=float(np.sqrt((1 - ef) / f_long)), f_long=f_long, rv_dir=np.pi + u(-0.35, 0.15),
+        rv_width=u(20.0, 28.0) * scale, rv_tangential=u(1.15, 1.35), rv_radial=u(0.7, 0.9),
+        rv_length=l_cavity * u(0.75, 0.9), rv_f_width=u(0.45, 0.6), rv_f_tangential=u(0.85, 0.95),
+        papillary=(u(-0.5, 0.5), u(0.9, 1.3), u(2.5, 4.0)), fat_arc=(u(0, 2 * np.pi), u(0.4, 1.0), u(2.0, 5.0)),
+        intensity=intensity, body=body, blobs=tuple(blobs), texture=texture,
+        bias=u(-0.25, 0.25, size=6), noise=u(0.02, 0.05), psf=u(0.4, 0.8),
+        ed_frame=1, es_frame=int(rng.integers(10, 15)), seeds=tuple(int(v) for v in rng.integers(0, 2**31, 2)),
+    )
+
+
+def make_phantom_case(
+    rng_or_seed: np.random.Generator | int = 0,
+    phase: str = "ED",
+    patient: str = "phantom001",
+    n_slices: int | None = None,
+    shape: tuple[int, int, int] | None = None,
+    spacing: tuple[float, float, float] | None = None,
+) -> Case:
+    """One synthetic cine frame with label and scribble. The same int seed gives the frames of
+    :func:`make_phantom_pair`, so ``make_phantom_case(s, "ES")`` is the ES partner of ``make_phantom_case(s)``.
+
+    Args:
+        rng_or_seed: seed or generator (a generator is consumed).
+        phase: ``"ED"`` or ``"ES"``.
+        patient: patient id; the case id is ``f"{patient}_frame{NN:02d}"``.
+        n_slices, shape, spacing: grid, see :func:`sample_anatomy`.
+    """
+    if phase not in PHASES:
+        raise ValueError(f"phase must be one of {PHASES}, got {phase!r}")
+    anatomy = sample_anatomy(np.random.default_rng(rng_or_seed), n_slices, shape, spacing)
+    return render_phantom(anatomy, phase, patient)
+
+
+def make_phantom_pair(seed: int | np.random.Generator = 0, patient: str = "phantom001") -> tuple[Case, Case]:
+    """ED and ES frames of one phantom patient with identical pose and anatomy (only contraction differs).
+
+    Both cases' ``meta`` hold ``volumes_ml`` (voxel counts of their own label, per structure), the analytic
+    disc-summation ``analytic_volumes_ml`` (LV, Myo), and the pair's ``lv_ef``/``rv_ef`` (voxel counts) and
+    ``lv_ef_analytic``; ``ed_volumes_ml``/``es_volumes_ml`` repeat both frames' volumes.
+    """
+    anatomy = sample_anatomy(np.random.default_rng(seed))
+    ed, es = (render_phantom(anatomy, phase, patient) for phase in PHASES)
+    ved, ves = ed.meta["volumes_ml"], es.meta["volumes_ml"]
+    aed, aes = ed.meta["analytic_volumes_ml"]["LV"], es.meta["analytic_volumes_ml"]["LV"]
+    pair = {
+        "lv_ef": (ved["LV"] - ves["LV"]) / ved["LV"], "rv_ef": (ved["RV"] - ves["RV"]) / ved["RV"],
+        "lv_ef_analytic": (aed - aes) / aed, "ed_volumes_ml": dict(ved), "es_volumes_ml": dict(ves),
+    }
+    ed.meta.update(pair)
+    es.meta.update(pair)
+    return ed, es
+
+
+def write_phantom_dataset(root: str | Path, n_patients: int = 12, n_val: int = 3, seed: int = 0) -> Path:
+    """Write an ACDC-copy-like phantom dataset that the ACDC reader reads unchanged.
+
+    Layout: ``root/patientXXX/patientXXX_frameYY{,_gt,_scribble}.nii.gz`` from ``patient001`` on, and
+    ``root/patients.csv`` (columns :data:`CSV_COLUMNS`; the last ``n_val`` patients are ``val``, group
+    ``PHANTOM``). Returns ``root``.
+    """
+    if n_patients < 1 or not 0 <= n_val <= n_patients:
+        raise ValueError(f"need n_patients >= 1 and 0 <= n_val <= n_patients, got {n_patients}, {n_val}")
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for i in range(n_patients):
+        patient = f"patient{i + 1:03d}"
+        pseed = int(np.random.SeedSequence([seed, i]).generate_state(1)[0])
+        cases = make_phantom_pair(pseed, patient)
+        for case in cases:
+            stem = root / patient / case.case_id
+            write_nifti(case.image, case.affine, f"{stem}.nii.gz")
+            write_nifti(case.label, case.affine, f"{stem}_gt.nii.gz")
+            write_nifti(case.scribble, case.affine, f"{stem}_scribble.nii.gz")
+        sz, sy, sx = cases[0].spacing
+        split = "val" if i >= n_patients - n_val else "train"
+        rows.append([patient, split, GROUP, cases[0].frame, cases[1].frame, f"{sx:.4f}", f"{sy:.4f}", f"{sz:.4f}"])
+    with open(root / "patients.csv", "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(CSV_COLUMNS)
+        writer.writerows(rows)
+    return root
+
+
+# ----------------------------------------------------------------------------------------------- geometry
+
+
+def _profile(s: np.ndarray | float, length: float, s_eq: float) -> np.ndarray:
+    """Radius factor along the long axis: slight taper above the equator ``s_eq``, ellipsoidal below, 0 past
+    ``length`` (the apex) and above the base plane."""
+    s = np.asarray(s, dtype=np.float64)
+    above = 1 - 0.15 * ((s_eq - s) / s_eq) ** 2
+    below = np.sqrt(np.clip(1 - ((s - s_eq) / (length - s_eq)) ** 2, 0, None))
+    return np.where((s < 0) | (s > length), 0.0, np.where(s < s_eq, above, below))
+
+
+def _lv_radii(a: PhantomAnatomy, phase: str, s: float, c: np.ndarray, sn: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Endo- and epicardial radii (mm) at depth ``s`` in directions with cosine ``c`` and sine ``sn``."""
+    if phase == "ES":  # an ES depth s came from ED depth s / f_long; radial contraction, conserved wall area
+        endo0, epi0 = _lv_radii(a, "ED", s / a.f_long, c, sn)
+        endo = a.f_radial * endo0
+        return endo, np.sqrt(endo ** 2 + (epi0 ** 2 - endo0 ** 2) / a.f_long)
+    ellipse = 1 / np.sqrt(c ** 2 + (sn / a.ratio) ** 2)
+    c2, s2, c3, s3 = 2 * c * c - 1, 2 * c * sn, c * (4 * c * c - 3), sn * (3 - 4 * sn * sn)
+    w = a.wobble
+    endo_w = 1 + w[0, 0, 0] * c2 + w[0, 0, 1] * s2 + w[0, 1, 0] * c3 + w[0, 1, 1] * s3
+    epi_w = 1 + w[1, 0, 0] * c2 + w[1, 0, 1] * s2 + w[1, 1, 0] * c3 + w[1, 1, 1] * s3
+    s_eq = 0.2 * a.l_cavity
+    endo = a.r_endo * _profile(s, a.l_cavity, s_eq) * ellipse * endo_w
+    epi = (a.r_endo + a.thickness) * _profile(s, a.l_cavity + a.cap, s_eq) * ellipse * epi_w
+    return endo, epi
+
+
+def _rv_ellipse(a: PhantomAnatomy, phase: str, s: float) -> tuple[float, float, float] | None:
+    """RV ellipse at depth ``s``: (centre distance from the LV axis, radial, tangential semi-axis), or None."""
+    s0 = s / a.f_long if phase == "ES" else s
+    h = float(np.clip(1 - s0 / a.rv_length, 0, 1)) if s0 >= 0 else 0.0
+    width = a.rv_width * h ** 0.7 * (a.rv_f_width if phase == "ES" else 1.0)
+    if width < 1.0:
+        return None
+    _, r_epi = _lv_radii(a, phase, s, np.array(np.cos(a.rv_dir)), np.array(np.sin(a.rv_dir)))
+    r_epi = float(r_epi)
+    if r_epi <= 0:
+        return None
+    radial = float(np.clip(a.rv_radial * r_epi, width / 2 + 1, r_epi + width / 2 - 1))
+    tangential = a.rv_tangential * r_epi * (0.75 + 0.25 * h) * (a.rv_f_tangential if phase == "ES" else 1.0)
+    return r_epi + width - radial, radial, max(tangential, radial)
+
+
+def _ellipse_sdf(y: np.ndarray, x: np.ndarray, cy: float, cx: float, ay: float, ax: float, ang: float) -> np.ndarray:
+    """First-order signed distance (mm, negative inside) to an ellipse with semi-axes ``ax`` (rotated x), ``ay``."""
+    dx, dy = x - cx, y - cy
+    p = dx * np.cos(ang) + dy * np.sin(ang)
+    q = -dx * np.sin(ang) + dy * np.cos(ang)
+    f = (p / ax) ** 2 + (q / ay) ** 2 - 1
+    grad = 2 * np.sqrt((p / ax ** 2) ** 2 + (q / ay ** 2) ** 2) + 1e-6
+    return f / grad
+
+
+def _soft(d: np.ndarray, h: float) -> np.ndarray:
+    """Pixel coverage of ``d < 0`` for pixels of size ``h`` mm (linear ramp: in-plane partial volume)."""
+    return np.clip(0.5 - d / h, 0.0, 1.0)
+
+
+def _heart_slice(a: PhantomAnatomy, phase: str, z: float, y: np.ndarray, x: np.ndarray, h: float
+                 ) -> tuple[list[tuple[np.ndarray, str]], np.ndarray]:
+    """Soft layers ``(alpha, intensity key)`` in painting order and the hard label of the heart at ``z``."""
+    cy, cx = a.centre[0] + a.drift[0] * z, a.centre[1] + a.drift[1] * z
+    ca, sa = np.cos(a.angle), np.sin(a.angle)
+    u = (x - cx) * ca + (y - cy) * sa  # heart frame
+    v = -(x - cx) * sa + (y - cy) * ca
+    rho = np.hypot(u, v) + 1e-9
+    c, sn = u / rho, v / rho
+    s = z - a.z_base
+    endo, epi = _lv_radii(a, phase, s, c, sn)
+    d_endo, d_epi = rho - endo, rho - epi
+    label = np.zeros(u.shape, np.uint8)
+    layers: list[tuple[np.ndarray, str]] = []
+    if epi.max() <= 0:
+        return layers, label
+    f_ang, f_half, f_thick = a.fat_arc  # epicardial fat on an arc, outside the wall
+    arc = np.clip((np.cos(np.arctan2(sn, c) - f_ang) - np.cos(f_half)) * 4, 0, 1)
+    layers.append((_soft(d_epi - f_thick, h) * arc, "epi_fat"))
+    rv = _rv_ellipse(a, phase, s)
+    if rv is not None:
+        dist, radial, tangential = rv
+        d_rv = _ellipse_sdf(v, u, dist * np.sin(a.rv_dir), dist * np.cos(a.rv_dir), tangential, radial, a.rv_dir)
+        layers += [(_soft(d_rv - 2.5, h), "myo"), (_soft(d_rv, h), "rv")]  # thin free wall, then blood
+        label[d_rv < 0] = RV
+    layers.append((_soft(d_epi, h), "myo"))
+    label[d_epi < 0] = MYO
+    if endo.max() > 0:
+        layers.append((_soft(d_endo, h), "lv"))
+        label[d_endo < 0] = LV
+        p_ang, p_sep, p_rad = a.papillary  # two papillary muscles, mid-cavity only, labelled LV (as in ACDC)
+        r_mid = float(endo.mean())
+        if 0.25 * a.l_cavity < (s / a.f_long if phase == "ES" else s) < 0.75 * a.l_cavity and r_mid > 8:
+            rad = p_rad * min(1.0, r_mid / 15)
+            for ang in (p_ang - p_sep / 2, p_ang + p_sep / 2):
+                d_p = np.hypot(u - 0.6 * r_mid * np.cos(ang), v - 0.6 * r_mid * np.sin(ang)) - rad
+                layers.append((_soft(d_p, h) * (d_endo < -1), "myo"))
+    return layers, label
+
+
+def _slice_areas(a: PhantomAnatomy, phase: str, z: float) -> tuple[float, float]:
+    """Exact cavity and wall cross-section areas (mm^2) at ``z``: 1/2 * integral of r^2 over the angle."""
+    t = np.linspace(0, 2 * np.pi, 720, endpoint=False)
+    endo, epi = _lv_radii(a, phase, z - a.z_base, np.cos(t), np.sin(t))
+    cav, outer = np.pi * np.mean(endo ** 2), np.pi * np.mean(epi ** 2)
+    return float(cav), float(outer - cav)
+
+
+# ---------------------------------------------------------------------------------------------- rendering
+
+
+def _crop(a: PhantomAnatomy, y: np.ndarray, x: np.ndarray, margin: float) -> tuple[slice, slice]:
+    """Pixel box holding the heart (plus ``margin`` mm) on every slice."""
+    reach = max(1.9 * (a.r_endo + a.thickness), a.r_endo + a.thickness + a.rv_width + 4) + margin
+    zs = np.array([0.0, (a.shape[0] - 1) * a.spacing[0]])
+    cy, cx = a.centre[0] + a.drift[0] * zs, a.centre[1] + a.drift[1] * zs
+    ys = np.nonzero((y[:, 0] > cy.min() - reach) & (y[:, 0] < cy.max() + reach))[0]
+    xs = np.nonzero((x[0] > cx.min() - reach) & (x[0] < cx.max() + reach))[0]
+    return slice(ys[0], ys[-1] + 1), slice(xs[0], xs[-1] + 1)
+
+
+def _background(a: PhantomAnatomy, z: float, y: np.ndarray, x: np.ndarray, h: float) -> np.ndarray:
+    """Chest around the heart at ``z``: air, body with fat and muscle layers, lungs, liver, blobs."""
+    it = a.intensity
+    by, bx, ay, ax, ang, fat, muscle = a.body
+    d = _ellipse_sdf(y, x, by, bx, ay, ax, ang)
+    img = _soft(d, h) * it["fat"]
+    img += _soft(d + fat, h) * (it["muscle"] - img)
+    img += _soft(d + fat + muscle, h) * (it["tissue"] - img)
+    inside = _soft(d + fat + muscle, h)
+    grow = z / max(a.shape[0] * a.spacing[0], 1.0)
+    for cy, cx, sy_, sx_, bang, val, dz in a.blobs:
+        alpha = _soft(_ellipse_sdf(y, x, cy, cx, sy_ * (1 + dz * grow), sx_ * (1 + dz * grow), bang), h) * inside
+        img += alpha * (val - img)
+    return img
+
+
+def _scribble_slice(label: np.ndarray, rng: np.random.Generator, h: float) -> np.ndarray:
+    """Thin scribble strokes: medial curves of RV and Myo, an inner loop in the LV, a loop around the heart."""
+    out = np.full(label.shape, UNANNOTATED, np.uint8)
+    heart = label > 0
+    if not heart.any():
+        return out
+    yy, xx = np.indices(label.shape)
+    cy, cx = yy[heart].mean(), xx[heart].mean()
+    angle = np.arctan2(yy - cy, xx - cx)
+
+    def keep(stroke: np.ndarray) -> np.ndarray:  # drop a random arc so strokes are not closed contours
+        gap = rng.uniform(0.0, 1.6)
+        return stroke & (np.mod(angle - rng.uniform(-np.pi, np.pi), 2 * np.pi) > gap)
+
+    def medial(region: np.ndarray, inner: np.ndarray) -> np.ndarray:  # equidistant from both boundaries
+        d_in = ndimage.distance_transform_edt(~inner)
+        d_out = ndimage.distance_transform_edt(region | inner)
+        return region & (np.abs(d_in - d_out) < 1.0)
+
+    def level(region: np.ndarray, frac: float) -> np.ndarray:  # a 1-px band at a fraction of the max depth
+        d = ndimage.distance_transform_edt(region)
+        r = frac * d.max()
+        return region & (d >= r) & (d < r + 1)
+
+    lv, myo, rv = label == LV, label == MYO, label == RV
+    epi = lv | myo
+    if rv.sum() > 4:
+        out[keep(medial(rv, epi))] = RV
+    if myo.sum() > 4:
+        out[keep(medial(myo, lv) if lv.any() else level(myo, 0.5))] = MYO
+    if lv.sum() > 4:
+        out[keep(level(lv, 0.5))] = LV
+    d_bg = ndimage.distance_transform_edt(~heart) * h
+    r = rng.uniform(8.0, 15.0)
+    out[keep((d_bg >= r) & (d_bg < r + h))] = 0
+    return out
+
+
+def render_phantom(a: PhantomAnatomy, phase: str, patient: str = "phantom001") -> Case:
+    """Render one frame of ``a``: image, label, scribble and known volumes in ``meta``."""
+    if phase not in PHASES:
+        raise ValueError(f"phase must be one of {PHASES}, got {phase!r}")
+    rng = np.random.default_rng(a.seeds[PHASES.index(phase)])
+    nz, ny, nx = a.shape
+    sz, sy, sx = a.spacing
+    h = (sy + sx) / 2
+    y = ((np.arange(ny) - (ny - 1) / 2) * sy)[:, None] * np.ones((1, nx))
+    x = ((np.arange(nx) - (nx - 1) / 2) * sx)[None, :] * np.ones((ny, 1))
+    cy_, cx_ = _crop(a, y, x, margin=20.0)
+    yc, xc = y[cy_, cx_], x[cy_, cx_]
+    image = np.empty(a.shape, np.float32)
+    label = np.zeros(a.shape, np.uint8)
+    scribble = np.full(a.shape, UNANNOTATED, np.uint8)
+    it = a.intensity
+    for k in range(nz):
+        z = k * sz
+        bg = _background(a, z, y, x, h)
+        crop = np.zeros(yc.shape)
+        for frac in _SUBSLICES:
+            sub = bg[cy_, cx_].copy()
+            layers, lab = _heart_slice(a, phase, z + frac * sz, yc, xc, h)
+            for alpha, key in layers:
+                sub += alpha * (it[key] - sub)
+            crop += sub / len(_SUBSLICES)
+            if frac == 0.0:
+                label[k, cy_, cx_] = lab
+        bg[cy_, cx_] = crop
+        image[k] = bg
+        scribble[k, cy_, cx_] = _scribble_slice(label[k, cy_, cx_], rng, h)
+        scribble[k][(scribble[k] == 0) & (label[k] != 0)] = UNANNOTATED  # background strokes stay outside
+    # Smooth tissue texture and a multiplicative bias field, then PSF blur and Rician noise.
+    yn, xn = y / (ny * sy / 2), x / (nx * sx / 2)
+    tex = sum(amp * np.cos(ky * y + kx * x + ph) for ky, kx, ph, amp in a.texture)
+    b = a.bias
+    log_bias = b[0] * xn + b[1] * yn + b[2] * xn * yn + b[3] * (xn ** 2 - 0.3) + b[4] * (yn ** 2 - 0.3)
+    zn = (np.arange(nz) - (nz - 1) / 2) / max(nz, 1)
+    image *= (np.exp(log_bias) * (1 + tex))[None].astype(np.float32)
+    image *= np.exp(b[5] * zn)[:, None, None].astype(np.float32)
+    image = ndimage.gaussian_filter(image, (0, a.psf, a.psf))
+    sigma = a.noise * it["lv"]
+    n1 = rng.normal(0, sigma, a.shape).astype(np.float32)
+    n2 = rng.normal(0, sigma, a.shape).astype(np.float32)
+    image = np.sqrt((image + n1) ** 2 + n2 ** 2)
+    lo, hi = np.percentile(image, [1.0, 99.5])
+    image = np.clip((image - lo) / max(hi - lo, 1e-6), 0, 1).astype(np.float32)
+
+    voxel_ml = sz * sy * sx / 1000.0
+    volumes = {name: float((label == code).sum() * voxel_ml) for code, name in ((LV, "LV"), (MYO, "Myo"), (RV, "RV"))}
+    areas = np.array([_slice_areas(a, phase, k * sz) for k in range(nz)])
+    analytic = {"LV": float(areas[:, 0].sum() * sz / 1000), "Myo": float(areas[:, 1].sum() * sz / 1000)}
+    frame = a.ed_frame if phase == "ED" else a.es_frame
+    return Case(
+        image=image, spacing=a.spacing, affine=np.diag([sx, sy, sz, 1.0]), case_id=f"{patient}_frame{frame:02d}",
+        patient=patient, label=label, scribble=scribble, phase=phase, frame=frame, dataset="phantom",
+        sequence="bssfp",
+        meta={"group": GROUP, "ed_frame": a.ed_frame, "es_frame": a.es_frame, "volumes_ml": volumes,
+              "analytic_volumes_ml": analytic, "anatomy": a},
+    )

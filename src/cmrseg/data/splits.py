@@ -1,0 +1,73 @@
+"""Train/val splits and label budgets.
+
+``labelled=N`` takes the first N training patients in ascending id order (the convention of the
+semi-supervised ACDC literature: N = 1, 3, 7, 14, 70); an explicit list of patient ids is also accepted.
+The remaining training patients become the unlabelled pool (their labels are never loaded for training).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from cmrseg.errors import ConfigError
+from cmrseg.io.base import CaseRef
+
+
+@dataclass
+class Split:
+    labelled: list[CaseRef]
+    unlabelled: list[CaseRef]
+    val: list[CaseRef]
+
+    @property
+    def labelled_patients(self) -> list[str]:
+        return sorted({r.patient for r in self.labelled})
+
+    def describe(self) -> str:
+        n = lambda refs: len({r.patient for r in refs})  # noqa: E731
+        return (f"{n(self.labelled)} labelled patients ({len(self.labelled)} volumes), "
+                f"{n(self.unlabelled)} unlabelled ({len(self.unlabelled)}), {n(self.val)} val ({len(self.val)})")
+
+
+def assign_default_split(refs: list[CaseRef], val_fraction: float = 0.2, seed: int = 0) -> None:
+    """Give refs without a split a deterministic one: a seeded ``val_fraction`` of patients become val."""
+    if all(r.split is not None for r in refs):
+        return
+    patients = sorted({r.patient for r in refs if r.split is None})
+    rng = np.random.default_rng(seed)
+    n_val = max(1, int(round(len(patients) * val_fraction))) if len(patients) > 1 else 0
+    val = set(rng.permutation(patients)[:n_val].tolist())
+    for r in refs:
+        if r.split is None:
+            r.split = "val" if r.patient in val else "train"
+
+
+def make_split(refs: list[CaseRef], labelled: int | list[str] | None = None, val_fraction: float = 0.2,
+               seed: int = 0) -> Split:
+    """Split refs into labelled / unlabelled training volumes and validation volumes.
+
+    Args:
+        refs: every case of the dataset (only those with a label file can be labelled or val).
+        labelled: ``None`` = all training patients; ``N`` = first N in ascending id order; or patient ids.
+    """
+    assign_default_split(refs, val_fraction, seed)
+    train = [r for r in refs if r.split == "train"]
+    val = [r for r in refs if r.split == "val" and r.label_path is not None]
+    with_labels = sorted({r.patient for r in train if r.label_path is not None})
+    if labelled is None:
+        chosen = set(with_labels)
+    elif isinstance(labelled, int):
+        if labelled < 0 or labelled > len(with_labels):
+            raise ConfigError(f"labelled={labelled} but only {len(with_labels)} training patients have labels")
+        chosen = set(with_labels[:labelled])
+    else:
+        unknown = sorted(set(labelled) - set(with_labels))
+        if unknown:
+            raise ConfigError(f"labelled patients {unknown} are not labelled training patients of this dataset; "
+                              f"known: {with_labels[:5]}...")
+        chosen = set(labelled)
+    lab = [r for r in train if r.patient in chosen and r.label_path is not None]
+    unl = [r for r in train if r.patient not in chosen]
+    return Split(lab, unl, val)

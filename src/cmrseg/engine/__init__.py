@@ -1,0 +1,5 @@
+"""The one training engine, checkpoints and logging."""
+
+from cmrseg.engine.trainer import train
+
+__all__ = ["train"]

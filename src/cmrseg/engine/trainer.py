@@ -1,0 +1,212 @@
+"""The one training loop every method runs in.
+
+Per iteration: draw one batch per stream the method declares -> augment -> ``method.training_step`` ->
+AdamW step -> LR schedule. Every ``val_every`` iterations: 3D Dice on the validation volumes, ``best.pt``
+when the mean improves (model selection on the validation split only), ``last.pt`` always (for resume).
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from rich.console import Console
+from tqdm.auto import tqdm
+
+from cmrseg.config.load import dump_config
+from cmrseg.config.schema import Config
+from cmrseg.data.cache import PreprocessedCache
+from cmrseg.data.preprocess import Preprocessed
+from cmrseg.data.splits import Split, make_split
+from cmrseg.data.streams import PatchStream, SliceBank
+from cmrseg.engine.checkpoint import load_checkpoint, save_checkpoint
+from cmrseg.engine.logging import MetricLogger
+from cmrseg.errors import ConfigError
+from cmrseg.inference.forward import predict_probabilities
+from cmrseg.labels import STRUCTURES
+from cmrseg.methods.base import Method, create_method
+from cmrseg.models.registry import create_model
+from cmrseg.transforms.intensity import intensity_augment
+from cmrseg.transforms.spatial import affine_warp, sample_affine
+
+console = Console(stderr=True)
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+@dataclass
+class TrainingData:
+    split: Split
+    streams: dict[str, PatchStream]
+    val: list[tuple[str, Preprocessed]]
+
+
+def build_data(cfg: Config, method: Method) -> TrainingData:
+    """List the dataset, split it by label budget, preprocess (cached) and build the streams."""
+    from cmrseg.io import load_dataset
+
+    refs = load_dataset(Path(cfg.data.root), cfg.data.layout)
+    split = make_split(refs, cfg.data.labelled, cfg.data.val_fraction, cfg.train.seed)
+    console.print(f"[bold]data[/] {cfg.data.root}: {split.describe()}")
+    cache = PreprocessedCache(cfg.data.cache_dir, cfg.data.preprocess)
+    pools = {"labelled": (split.labelled, True), "unlabelled": (split.unlabelled, False),
+             "images": (split.labelled + split.unlabelled, False)}
+    streams: dict[str, PatchStream] = {}
+    for i, name in enumerate(sorted(method.streams)):
+        if name not in pools:
+            raise ConfigError(f"method '{method.name}' needs stream '{name}'; available: {sorted(pools)}")
+        refs_s, with_label = pools[name]
+        if not refs_s:
+            raise ConfigError(f"stream '{name}' is empty for this split ({split.describe()})")
+        vols = [cache.get(r, with_label=with_label) for r in tqdm(refs_s, desc=f"preprocess {name}", leave=False,
+                                                                   disable=not cfg.train.progress)]
+        bank = SliceBank(vols, [r.case_id for r in refs_s])
+        streams[name] = PatchStream(bank, cfg.optim.batch_size, cfg.data.patch, cfg.data.foreground_p,
+                                    with_labels=with_label, seed=cfg.train.seed + 1000 * (i + 1))
+    val = [(r.case_id, cache.get(r)) for r in split.val]
+    return TrainingData(split, streams, val)
+
+
+def progress(iteration: int, elapsed_min: float, cfg: Config) -> float:
+    """Fraction of training done: by iterations, or by elapsed time when ``optim.budget_minutes`` is set."""
+    t = (iteration - cfg.optim.warmup) / max(1, cfg.optim.iterations - cfg.optim.warmup)
+    if cfg.optim.budget_minutes:
+        t = max(t, elapsed_min / cfg.optim.budget_minutes)
+    return max(0.0, t)
+
+
+def lr_factor(iteration: int, cfg: Config, elapsed_min: float = 0.0) -> float:
+    o = cfg.optim
+    if iteration < o.warmup:
+        return (iteration + 1) / o.warmup
+    t = progress(iteration, elapsed_min, cfg)
+    if o.schedule == "poly":
+        return (1 - min(t, 1.0)) ** 0.9
+    if o.schedule == "cosine":
+        return 0.5 * (1 + math.cos(math.pi * min(t, 1.0)))
+    return 1.0
+
+
+def validate(model: torch.nn.Module, val: list[tuple[str, Preprocessed]], batch: int) -> dict[str, float]:
+    """Mean 3D Dice per structure over the validation volumes (preprocessed grid; for model selection)."""
+    model.eval()
+    scores: dict[str, list[float]] = {name: [] for name in STRUCTURES.values()}
+    for _, vol in val:
+        pred = predict_probabilities(model, vol.image, batch).argmax(1).numpy()
+        for code, name in STRUCTURES.items():
+            p, g = pred == code, vol.label == code
+            denom = p.sum() + g.sum()
+            scores[name].append(1.0 if denom == 0 else 2.0 * (p & g).sum() / denom)
+    model.train()
+    out = {f"val/dice_{k}": float(np.mean(v)) for k, v in scores.items()}
+    out["val/dice_mean"] = float(np.mean([out[f"val/dice_{k}"] for k in STRUCTURES.values()]))
+    return out
+
+
+def augment_batch(batch: dict[str, torch.Tensor], cfg: Config, gen: torch.Generator) -> dict[str, torch.Tensor]:
+    if not cfg.augment.enabled:
+        return batch
+    out = dict(batch)
+    theta = sample_affine(batch["image"].shape[0], cfg.augment.spatial, gen)
+    out["image"] = intensity_augment(affine_warp(batch["image"], theta), cfg.augment.intensity, gen)
+    if "label" in batch:
+        out["label"] = affine_warp(batch["label"][:, None].float(), theta, mode="nearest")[:, 0].long()
+    return out
+
+
+def train(cfg: Config, resume: bool = False) -> Path:
+    """Train ``cfg`` and return the run folder (config.yaml, history.csv, tb/, checkpoints/)."""
+    torch.set_num_threads(cfg.train.threads)
+    seed_everything(cfg.train.seed)
+    run_dir = Path(cfg.train.out_dir) / cfg.train.name
+    ckpt_dir = run_dir / "checkpoints"
+    last = ckpt_dir / "last.pt"
+    if run_dir.exists() and last.exists() and not resume:
+        raise ConfigError(f"{run_dir} already holds a run; pass --resume to continue it or choose another name")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    dump_config(cfg, run_dir / "config.yaml")
+
+    method = create_method(cfg.method)
+    data = build_data(cfg, method)
+    model = create_model(cfg.model)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.optim.lr, weight_decay=cfg.optim.weight_decay)
+    gen = torch.Generator().manual_seed(cfg.train.seed)
+    start, best, prior_min = 0, -1.0, 0.0
+    if resume and last.exists():
+        ck = load_checkpoint(last)
+        model.load_state_dict(ck["model_state"])
+        opt.load_state_dict(ck["optimizer_state"])
+        gen.set_state(ck["generator_state"])
+        if "torch_rng_state" in ck:
+            torch.set_rng_state(ck["torch_rng_state"])
+        for name, state in ck["stream_states"].items():
+            data.streams[name].rng.bit_generator.state = state
+        start, best = int(ck["iteration"]), float(ck["best_metric"])
+        prior_min = float(ck.get("elapsed_minutes", 0.0))
+        if "elapsed_minutes" not in ck and (run_dir / "history.csv").exists():  # checkpoints of early versions
+            import pandas as pd
+
+            prior_min = float(pd.read_csv(run_dir / "history.csv")["minutes"].iloc[-1])
+        console.print(f"[bold]resume[/] from iteration {start} (best val Dice {best:.4f})")
+    logger = MetricLogger(run_dir)
+    cfg_dict = cfg.model_dump(mode="json")
+    t0 = time.time()
+    running: dict[str, list[float]] = {}
+    model.train()
+
+    def elapsed() -> float:
+        return prior_min + (time.time() - t0) / 60
+
+    def save(path: Path, iteration: int) -> None:
+        save_checkpoint(path, model, cfg_dict, iteration=iteration, best_metric=best,
+                        optimizer_state=opt.state_dict(), elapsed_minutes=elapsed(),
+                        generator_state=gen.get_state(), torch_rng_state=torch.get_rng_state(),
+                        stream_states={k: s.rng.bit_generator.state for k, s in data.streams.items()})
+
+    bar = tqdm(range(start, cfg.optim.iterations), initial=start, total=cfg.optim.iterations,
+               desc=cfg.train.name, disable=not cfg.train.progress, dynamic_ncols=True)
+    it = start
+    for it in bar:
+        for group in opt.param_groups:
+            group["lr"] = cfg.optim.lr * lr_factor(it, cfg, elapsed())
+        batches = {k: augment_batch(next(s), cfg, gen) for k, s in data.streams.items()}
+        loss, logs = method.training_step(model, batches, it)
+        if not torch.isfinite(loss):
+            raise RuntimeError(f"loss became {float(loss)} at iteration {it}; lower optim.lr or check the data")
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        for k, v in logs.items():
+            running.setdefault(k, []).append(v)
+        bar.set_postfix(loss=f"{logs['loss/total']:.3f}", best=f"{best:.3f}")
+        timed_out = (cfg.train.max_minutes is not None and elapsed() > cfg.train.max_minutes) or (
+            cfg.optim.budget_minutes is not None and elapsed() >= cfg.optim.budget_minutes)
+        if (it + 1) % cfg.train.val_every == 0 or it + 1 == cfg.optim.iterations or timed_out:
+            row = {k: float(np.mean(v)) for k, v in running.items()}
+            running.clear()
+            row["lr"] = opt.param_groups[0]["lr"]
+            row["minutes"] = elapsed()
+            if data.val:
+                row.update(validate(model, data.val, cfg.train.val_batch))
+                if row["val/dice_mean"] > best:
+                    best = row["val/dice_mean"]
+                    save(ckpt_dir / "best.pt", it + 1)
+            else:
+                save(ckpt_dir / "best.pt", it + 1)
+            logger.log(it + 1, row)
+            save(last, it + 1)
+            if timed_out:
+                console.print(f"[yellow]stopping at iteration {it + 1} after {elapsed():.1f} min (time budget)[/]")
+                break
+    logger.close()
+    console.print(f"[bold green]done[/] {run_dir} best val mean Dice {best:.4f}")
+    return run_dir

@@ -1,0 +1,38 @@
+"""Loss registry. A loss term takes the model output dict and the batch dict and returns a scalar.
+
+Methods are lists of ``(stream, loss, weight)`` terms; a new loss only needs ``@register_loss``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Protocol
+
+import torch
+
+from cmrseg.models.registry import look_up
+
+
+class LossTerm(Protocol):
+    def __call__(self, outputs: dict[str, torch.Tensor], batch: dict[str, torch.Tensor]) -> torch.Tensor: ...
+
+
+_LOSSES: dict[str, Callable[..., LossTerm]] = {}
+
+
+def register_loss(name: str) -> Callable[[Callable[..., LossTerm]], Callable[..., LossTerm]]:
+    def deco(factory: Callable[..., LossTerm]) -> Callable[..., LossTerm]:
+        _LOSSES[name] = factory
+        return factory
+    return deco
+
+
+def create_loss(name: str, params: dict[str, Any] | None = None) -> LossTerm:
+    from cmrseg.losses import supervised  # noqa: F401  (registers the built-in losses)
+
+    return look_up(name, _LOSSES, "loss")(**(params or {}))
+
+
+def available_losses() -> list[str]:
+    from cmrseg.losses import supervised  # noqa: F401
+
+    return sorted(_LOSSES)

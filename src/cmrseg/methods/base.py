@@ -1,0 +1,79 @@
+"""A method = a set of loss terms over data streams (and optional heads); the engine does the rest.
+
+Methods never own a training loop. ``Method.training_step`` runs the model once per stream batch and sums
+the weighted terms; subclasses override only what differs (e.g. building pseudo-labels between rounds).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Callable
+
+import torch
+import torch.nn as nn
+
+from cmrseg.config.schema import MethodConfig, TermConfig
+from cmrseg.losses.registry import LossTerm, create_loss
+from cmrseg.models.registry import look_up
+
+_METHODS: dict[str, type["Method"]] = {}
+
+
+def register_method(name: str) -> Callable[[type["Method"]], type["Method"]]:
+    def deco(cls: type["Method"]) -> type["Method"]:
+        _METHODS[name] = cls
+        cls.name = name
+        return cls
+    return deco
+
+
+def sigmoid_ramp(iteration: int, length: int) -> float:
+    """Laine & Aila's sigmoid ramp-up, exp(-5 (1 - t)^2), from 0 to 1 over ``length`` iterations."""
+    if length <= 0:
+        return 1.0
+    t = min(1.0, iteration / length)
+    return math.exp(-5.0 * (1.0 - t) ** 2)
+
+
+class Method:
+    """Base method: default loss terms, overridable from the config."""
+
+    name = "base"
+    default_terms: tuple[dict[str, Any], ...] = ()
+
+    def __init__(self, cfg: MethodConfig) -> None:
+        raw = cfg.terms if cfg.terms is not None else [TermConfig(**t) for t in self.default_terms]
+        self.terms = list(raw)
+        self.losses: list[LossTerm] = [create_loss(t.loss, t.params) for t in self.terms]
+        self.params = cfg.params
+
+    @property
+    def streams(self) -> set[str]:
+        """Names of the data streams this method consumes."""
+        return {t.stream for t in self.terms}
+
+    def training_step(self, model: nn.Module, batches: dict[str, dict[str, torch.Tensor]],
+                      iteration: int) -> tuple[torch.Tensor, dict[str, float]]:
+        """Weighted sum of the loss terms; one forward pass per stream."""
+        outputs = {name: model(batch["image"]) for name, batch in batches.items()}
+        total = torch.zeros(())
+        logs: dict[str, float] = {}
+        for term, loss in zip(self.terms, self.losses):
+            value = loss(outputs[term.stream], batches[term.stream])
+            w = term.weight * sigmoid_ramp(iteration, term.ramp_up)
+            total = total + w * value
+            logs[f"loss/{term.loss}@{term.stream}"] = float(value.detach())
+        logs["loss/total"] = float(total.detach())
+        return total, logs
+
+
+def create_method(cfg: MethodConfig) -> Method:
+    from cmrseg.methods import supervised  # noqa: F401  (registers built-in methods)
+
+    return look_up(cfg.name, _METHODS, "method")(cfg)
+
+
+def available_methods() -> list[str]:
+    from cmrseg.methods import supervised  # noqa: F401
+
+    return sorted(_METHODS)

@@ -1,0 +1,73 @@
+"""Model registry: names -> constructors, with a helpful error on a typo."""
+
+from __future__ import annotations
+
+import difflib
+from typing import Any, Callable
+
+import torch.nn as nn
+from pydantic import BaseModel, Field
+
+from cmrseg.errors import ConfigError
+
+_MODELS: dict[str, Callable[..., nn.Module]] = {}
+
+
+def register_model(name: str) -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
+    def deco(fn: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
+        _MODELS[name] = fn
+        return fn
+    return deco
+
+
+class ModelConfig(BaseModel):
+    """Which network and with which constructor arguments; saved in every checkpoint."""
+
+    name: str = "unet"
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+def look_up(name: str, table: dict[str, Any], what: str) -> Any:
+    """``table[name]`` or a :class:`ConfigError` listing valid names and the closest match."""
+    if name in table:
+        return table[name]
+    close = difflib.get_close_matches(name, list(table), n=1)
+    hint = f" Did you mean '{close[0]}'?" if close else ""
+    raise ConfigError(f"unknown {what} '{name}'. Valid: {sorted(table)}.{hint}")
+
+
+def create_model(cfg: ModelConfig) -> nn.Module:
+    """Build a registered model from its config."""
+    return look_up(cfg.name, _MODELS, "model")(**cfg.params)
+
+
+def available_models() -> list[str]:
+    return sorted(_MODELS)
+
+
+@register_model("unet")
+def _unet(**kw: Any) -> nn.Module:
+    from cmrseg.models.unet import UNet2D
+
+    if "features" in kw:
+        kw["features"] = tuple(kw["features"])
+    return UNet2D(**kw)
+
+
+@register_model("monai_basicunet")
+def _monai_basicunet(in_channels: int = 1, num_classes: int = 4, features: tuple[int, ...] = (16, 32, 64, 128, 256, 16),
+                     **kw: Any) -> nn.Module:
+    """MONAI's BasicUNet, wrapped to return the same output dict as our U-Net."""
+    from monai.networks.nets import BasicUNet
+
+    class _Wrapped(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.net = BasicUNet(spatial_dims=2, in_channels=in_channels, out_channels=num_classes,
+                                 features=tuple(features), **kw)
+            self.divisor = 16
+
+        def forward(self, x):  # type: ignore[no-untyped-def]
+            return {"logits": self.net(x)}
+
+    return _Wrapped()

@@ -1,0 +1,62 @@
+"""A compact 2D U-Net sized for CPU training, exposing its bottleneck and last decoder features.
+
+Extra heads (bias field, slice position, ...) read ``bottleneck`` / ``features`` from the output dict, so
+methods add tasks without touching the network.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+def conv_block(cin: int, cout: int, dropout: float = 0.0) -> nn.Sequential:
+    layers: list[nn.Module] = [
+        nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.LeakyReLU(0.01, inplace=True),
+        nn.Conv2d(cout, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.LeakyReLU(0.01, inplace=True),
+    ]
+    if dropout > 0:
+        layers.append(nn.Dropout2d(dropout))
+    return nn.Sequential(*layers)
+
+
+class UNet2D(nn.Module):
+    """U-Net (Ronneberger et al. 2015) with batch norm, max-pool down, bilinear up + concat.
+
+    Args:
+        in_channels: image channels.
+        num_classes: output classes (4: BG, RV, Myo, LV).
+        features: channels per level, e.g. ``(16, 32, 64, 128, 256)``; input size must be divisible by
+            ``2 ** (len(features) - 1)``.
+        dropout: dropout at the bottleneck.
+    """
+
+    def __init__(self, in_channels: int = 1, num_classes: int = 4,
+                 features: tuple[int, ...] = (16, 32, 64, 128, 256), dropout: float = 0.1) -> None:
+        super().__init__()
+        self.features = tuple(features)
+        self.down = nn.ModuleList()
+        cin = in_channels
+        for i, f in enumerate(features):
+            self.down.append(conv_block(cin, f, dropout if i == len(features) - 1 else 0.0))
+            cin = f
+        self.up = nn.ModuleList()
+        for f_skip in reversed(features[:-1]):
+            self.up.append(conv_block(cin + f_skip, f_skip))
+            cin = f_skip
+        self.head = nn.Conv2d(cin, num_classes, 1)
+        self.divisor = 2 ** (len(features) - 1)
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        skips = []
+        for i, block in enumerate(self.down):
+            x = block(x)
+            if i < len(self.down) - 1:
+                skips.append(x)
+                x = F.max_pool2d(x, 2)
+        bottleneck = x
+        for block, skip in zip(self.up, reversed(skips)):
+            x = F.interpolate(x, size=skip.shape[-2:], mode="bilinear", align_corners=False)
+            x = block(torch.cat([x, skip], 1))
+        return {"logits": self.head(x), "bottleneck": bottleneck, "features": x}

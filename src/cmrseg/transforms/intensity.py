@@ -1,0 +1,38 @@
+"""Batched intensity augmentation (on normalised images): gamma, contrast/brightness, noise, blur."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from pydantic import BaseModel
+
+
+class IntensityAugConfig(BaseModel):
+    p: float = 0.8
+    gamma: tuple[float, float] = (0.7, 1.5)
+    contrast: tuple[float, float] = (0.75, 1.25)
+    brightness: float = 0.1
+    noise_std: float = 0.05
+    blur_p: float = 0.2
+
+
+def intensity_augment(x: torch.Tensor, cfg: IntensityAugConfig, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Random per-image intensity changes of a batch ``(N, C, H, W)`` of z-scored images."""
+    n = x.shape[0]
+    u = lambda *s: torch.rand(n, *s, generator=generator)  # noqa: E731
+    apply = (u(1, 1, 1) < cfg.p).to(x.dtype)
+    lo = x.amin(dim=(1, 2, 3), keepdim=True)
+    hi = x.amax(dim=(1, 2, 3), keepdim=True)
+    unit = (x - lo) / (hi - lo + 1e-6)
+    gamma = cfg.gamma[0] + u(1, 1, 1) * (cfg.gamma[1] - cfg.gamma[0])
+    y = unit.clamp_min(0) ** gamma * (hi - lo) + lo
+    contrast = cfg.contrast[0] + u(1, 1, 1) * (cfg.contrast[1] - cfg.contrast[0])
+    mean = y.mean(dim=(1, 2, 3), keepdim=True)
+    y = (y - mean) * contrast + mean + (u(1, 1, 1) * 2 - 1) * cfg.brightness
+    y = y + torch.randn(x.shape, generator=generator) * cfg.noise_std * u(1, 1, 1)
+    if cfg.blur_p > 0:
+        k = torch.tensor([0.25, 0.5, 0.25], dtype=x.dtype)
+        kernel = (k[:, None] * k[None, :]).expand(x.shape[1], 1, 3, 3)
+        blurred = F.conv2d(F.pad(y, (1, 1, 1, 1), mode="replicate"), kernel, groups=x.shape[1])
+        y = torch.where(u(1, 1, 1) < cfg.blur_p, blurred, y)
+    return apply * y + (1 - apply) * x
