@@ -56,10 +56,12 @@ def evaluate_run(run_dir: Path, cfg: Config, checkpoint: str = "best.pt", max_fi
             save_overlay(gt.image, pred.label, run_dir / "figures" / f"{ref.case_id}.png", gt=gt.label,
                          spacing=gt.spacing, title=ref.case_id)
     result = evaluate_cases(pairs)
-    result.summary["protocol"] = protocol_text(cfg, split.describe())
-    result.summary["timing_s_per_volume"] = predictor.timing_summary()
+    result.extra["protocol"] = protocol_text(cfg, split.describe())
+    result.extra["timing_s_per_volume"] = predictor.timing_summary()
     result.save(run_dir / "eval")
-    return result.summary
+    viewers = [{"case_id": gt.case_id, "image": gt.image, "pred": pred.label, "gt": gt.label,
+                "spacing": gt.spacing} for pred, gt in pairs[:2]]
+    return {**result.summary, **result.extra, "viewers": viewers}
 
 
 def run_pipeline(config: str | Path | None, overrides: list[str] | None = None, data: str | Path | None = None,
@@ -84,7 +86,8 @@ def run_pipeline(config: str | Path | None, overrides: list[str] | None = None, 
     cfg = load_config(config, overrides)
     run_dir = train(cfg, resume=(Path(cfg.train.out_dir) / cfg.train.name / "checkpoints" / "last.pt").exists())
     summary = evaluate_run(run_dir, cfg)
+    viewers = summary.pop("viewers")
     console.print_json(json.dumps({k: v for k, v in summary.items() if k != "protocol"}, default=str))
-    report = write_report(run_dir)
+    report = write_report(run_dir, cases=viewers)
     console.print(f"[bold green]report[/] {report}")
     return run_dir

@@ -75,7 +75,7 @@ class PhantomAnatomy:
     intensity: dict[str, float]
     body: tuple[float, float, float, float, float, float, float]  # cy, cx, semi-y, semi-x, angle, fat, muscle
     blobs: tuple[tuple[float, ...], ...]  # (cy, cx, semi-y, semi-x, angle, intensity, dz-growth) background
-    texture: np.ndarray  # (n, 4): ky, kx (rad/mm), phase, amplitude of smooth tissue texture
+    texture: tuple[np.ndarray, ...]  # low-resolution (z, n, n) random fields: coarse and fine tissue texture
     bias: np.ndarray  # coefficients of a quadratic log bias field in (y, x) plus linear in z
     noise: float  # Rician noise sigma relative to LV blood
     psf: float  # in-plane Gaussian blur (pixels)
@@ -94,7 +94,7 @@ def sample_anatomy(
 
     Args:
         rng: random generator (consumed).
-        n_slices: number of slices (8-12 when unset); ignored if ``shape`` is given.
+        n_slices: number of slices (8-12 when unset); must equal ``shape[0]`` if both are given.
         shape: ``(z, y, x)``; default ``(n_slices, 160..224, 160..224)``.
         spacing: ``(sz, sy, sx)`` mm; default ``(8..10, s, s)`` with ``s`` in 1.3..1.8.
     """
@@ -114,7 +114,7 @@ def sample_anatomy(
     sz, sy, sx = spacing
 
     scale = u(0.85, 1.15)
-    r_endo, thickness = u(21.0, 27.0) * scale, u(8.0, 10.5)
+    r_endo, thickness = u(23.0, 29.0) * scale, u(7.5, 10.0)
     z_base = -u(0.2, 0.6) * sz
     depth_last = (nz - 1) * sz - z_base  # depth of the last slice centre
     l_cavity = depth_last * u(0.93, 1.03) if nz > 1 else 4 * sz
@@ -135,7 +135,7 @@ def sample_anatomy(
     }
     angle = u(-0.6, 0.6)
     # Body: the heart lies anterior-left in the chest, so the body centre is below-left of it in the image.
-    body = (centre[0] + u(25, 45), centre[1] + u(-40, -10), u(105, 135), u(150, 185), u(-0.15, 0.15),
+    body = (centre[0] + u(30, 60), centre[1] + u(-50, -10), u(130, 160), u(175, 215), u(-0.15, 0.15),
             u(6, 14), u(6, 12))
     rot = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
 
@@ -143,26 +143,27 @@ def sample_anatomy(
         x, y = rot @ np.array([np.cos(direction), np.sin(direction)]) * dist
         return centre[0] + y, centre[1] + x
 
-    blobs = [  # lungs lateral and anterior to the heart, liver below the RV, random vessels/organs
+    size = u(10, 13)  # descending aorta: bright, round, posterior-medial; then random vessels and organs
+    blobs = [(*around(r_epi * 1.6 + u(10, 25), np.pi / 2 + u(-0.6, 0.2)), size, size, 0.0, lv_blood * u(0.8, 1), 0.0)]
+    for _ in range(int(rng.integers(5, 12))):
+        size = u(4, 22)
+        blobs.append((*around(r_epi * 1.9 + u(10, 90), u(0, 2 * np.pi)), size, size * u(0.4, 1.3),
+                      u(0, np.pi), u(0.1, 0.95), u(-0.3, 0.3)))
+    blobs += [  # painted last: lungs lateral and anterior to the heart, liver below the RV
         (*around(r_epi * 1.7 + u(20, 40), u(-0.5, 0.3)), u(45, 70), u(30, 45), u(-0.5, 0.5), intensity["lung"], 0.2),
         (*around(r_epi * 2.2 + u(25, 40), np.pi + u(-0.8, -0.3)), u(30, 50), u(25, 35), u(-0.5, 0.5),
          intensity["lung"], -0.2),
         (*around(r_epi * 2.0 + u(30, 45), np.pi / 2 + u(0.2, 0.8)), u(40, 60), u(60, 90), u(-0.3, 0.3),
          intensity["liver"], 0.3),
     ]
-    for _ in range(int(rng.integers(3, 7))):
-        size = u(5, 16)
-        blobs.append((*around(r_epi * 1.8 + u(15, 70), u(0, 2 * np.pi)), size, size * u(0.7, 1.3),
-                      u(0, np.pi), u(0.15, 0.95), u(-0.1, 0.1)))
-    k = u(2 * np.pi / 60, 2 * np.pi / 15, size=6)
-    theta = u(0, 2 * np.pi, size=6)
-    texture = np.stack([k * np.sin(theta), k * np.cos(theta), u(0, 2 * np.pi, size=6), u(0.01, 0.035, size=6)], 1)
+    # Smooth mottled tissue texture: coarse and fine low-resolution random fields, upsampled when rendering.
+    texture = (rng.normal(0, u(0.04, 0.08), (nz, 5, 5)), rng.normal(0, u(0.03, 0.06), (nz, 16, 16)))
     return PhantomAnatomy(
         shape=shape, spacing=spacing, centre=(float(centre[0]), float(centre[1])),  # type: ignore[arg-type]
         drift=(float(drift[0]), float(drift[1])), angle=angle, r_endo=r_endo, ratio=u(0.85, 0.97),
         wobble=u(-0.03, 0.03, size=(2, 2, 2)), thickness=thickness, z_base=z_base, l_cavity=l_cavity,
         cap=u(6.0, 9.0), f_radial=float(np.sqrt((1 - ef) / f_long)), f_long=f_long, rv_dir=np.pi + u(-0.35, 0.15),
-        rv_width=u(20.0, 28.0) * scale, rv_tangential=u(1.15, 1.35), rv_radial=u(0.7, 0.9),
+        rv_width=u(24.0, 34.0) * scale, rv_tangential=u(1.25, 1.5), rv_radial=u(0.75, 0.95),
         rv_length=l_cavity * u(0.75, 0.9), rv_f_width=u(0.45, 0.6), rv_f_tangential=u(0.85, 0.95),
         papillary=(u(-0.5, 0.5), u(0.9, 1.3), u(2.5, 4.0)), fat_arc=(u(0, 2 * np.pi), u(0.4, 1.0), u(2.0, 5.0)),
         intensity=intensity, body=body, blobs=tuple(blobs), texture=texture,
@@ -201,13 +202,12 @@ def make_phantom_pair(seed: int | np.random.Generator = 0, patient: str = "phant
     disc-summation ``analytic_volumes_ml`` (LV, Myo), and the pair's ``lv_ef``/``rv_ef`` (voxel counts) and
     ``lv_ef_analytic``; ``ed_volumes_ml``/``es_volumes_ml`` repeat both frames' volumes.
     """
-    anatomy = sample_anatomy(np.random.default_rng(seed))
-    ed, es = (render_phantom(anatomy, phase, patient) for phase in PHASES)
+    ed, es = _render(sample_anatomy(np.random.default_rng(seed)), PHASES, patient)
     ved, ves = ed.meta["volumes_ml"], es.meta["volumes_ml"]
     aed, aes = ed.meta["analytic_volumes_ml"]["LV"], es.meta["analytic_volumes_ml"]["LV"]
     pair = {
-        "lv_ef": (ved["LV"] - ves["LV"]) / ved["LV"], "rv_ef": (ved["RV"] - ves["RV"]) / ved["RV"],
-        "lv_ef_analytic": (aed - aes) / aed, "ed_volumes_ml": dict(ved), "es_volumes_ml": dict(ves),
+        "lv_ef": _ef(ved["LV"], ves["LV"]), "rv_ef": _ef(ved["RV"], ves["RV"]), "lv_ef_analytic": _ef(aed, aes),
+        "ed_volumes_ml": dict(ved), "es_volumes_ml": dict(ves),
     }
     ed.meta.update(pair)
     es.meta.update(pair)
@@ -248,6 +248,10 @@ def write_phantom_dataset(root: str | Path, n_patients: int = 12, n_val: int = 3
 # ----------------------------------------------------------------------------------------------- geometry
 
 
+def _ef(edv: float, esv: float) -> float:
+    return (edv - esv) / edv if edv > 0 else float("nan")
+
+
 def _profile(s: np.ndarray | float, length: float, s_eq: float) -> np.ndarray:
     """Radius factor along the long axis: slight taper above the equator ``s_eq``, ellipsoidal below, 0 past
     ``length`` (the apex) and above the base plane."""
@@ -278,7 +282,7 @@ def _rv_ellipse(a: PhantomAnatomy, phase: str, s: float) -> tuple[float, float, 
     """RV ellipse at depth ``s``: (centre distance from the LV axis, radial, tangential semi-axis), or None."""
     s0 = s / a.f_long if phase == "ES" else s
     h = float(np.clip(1 - s0 / a.rv_length, 0, 1)) if s0 >= 0 else 0.0
-    width = a.rv_width * h ** 0.7 * (a.rv_f_width if phase == "ES" else 1.0)
+    width = a.rv_width * h * (a.rv_f_width if phase == "ES" else 1.0)
     if width < 1.0:
         return None
     _, r_epi = _lv_radii(a, phase, s, np.array(np.cos(a.rv_dir)), np.array(np.sin(a.rv_dir)))
@@ -286,7 +290,7 @@ def _rv_ellipse(a: PhantomAnatomy, phase: str, s: float) -> tuple[float, float, 
     if r_epi <= 0:
         return None
     radial = float(np.clip(a.rv_radial * r_epi, width / 2 + 1, r_epi + width / 2 - 1))
-    tangential = a.rv_tangential * r_epi * (0.75 + 0.25 * h) * (a.rv_f_tangential if phase == "ES" else 1.0)
+    tangential = a.rv_tangential * r_epi * (0.6 + 0.4 * h) * (a.rv_f_tangential if phase == "ES" else 1.0)
     return r_epi + width - radial, radial, max(tangential, radial)
 
 
@@ -377,8 +381,15 @@ def _background(a: PhantomAnatomy, z: float, y: np.ndarray, x: np.ndarray, h: fl
     inside = _soft(d + fat + muscle, h)
     grow = z / max(a.shape[0] * a.spacing[0], 1.0)
     for cy, cx, sy_, sx_, bang, val, dz in a.blobs:
-        alpha = _soft(_ellipse_sdf(y, x, cy, cx, sy_ * (1 + dz * grow), sx_ * (1 + dz * grow), bang), h) * inside
-        img += alpha * (val - img)
+        ay, ax = sy_ * (1 + dz * grow), sx_ * (1 + dz * grow)
+        reach = max(ay, ax) + h
+        rows = np.nonzero(np.abs(y[:, 0] - cy) < reach)[0]
+        cols = np.nonzero(np.abs(x[0] - cx) < reach)[0]
+        if rows.size == 0 or cols.size == 0:
+            continue
+        box = slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1)  # only where the blob can be
+        alpha = _soft(_ellipse_sdf(y[box], x[box], cy, cx, ay, ax, bang), h) * inside[box]
+        img[box] += alpha * (val - img[box])
     return img
 
 
@@ -420,45 +431,70 @@ def _scribble_slice(label: np.ndarray, rng: np.random.Generator, h: float) -> np
     return out
 
 
+def _upsample(field: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """Smoothly upsample low-resolution ``(z, m, n)`` fields to ``(z, *shape)`` with separable Gaussian bases
+    normalised so the output keeps the input's standard deviation."""
+    bases = []
+    for n_out, n_in in zip(shape, field.shape[1:]):
+        t = np.linspace(0, 1, n_out)[:, None] - np.linspace(0, 1, n_in)[None]
+        b = np.exp(-0.5 * (t * (n_in - 1)) ** 2)
+        bases.append(b / np.sqrt((b ** 2).sum(1, keepdims=True)))
+    return np.einsum("ym,zmn,xn->zyx", bases[0], field, bases[1], optimize=True)
+
+
 def render_phantom(a: PhantomAnatomy, phase: str, patient: str = "phantom001") -> Case:
-    """Render one frame of ``a``: image, label, scribble and known volumes in ``meta``."""
-    if phase not in PHASES:
-        raise ValueError(f"phase must be one of {PHASES}, got {phase!r}")
-    rng = np.random.default_rng(a.seeds[PHASES.index(phase)])
+    """Render one frame (``"ED"`` or ``"ES"``) of ``a``: image, label, scribble and known volumes in ``meta``."""
+    return _render(a, (phase,), patient)[0]
+
+
+def _render(a: PhantomAnatomy, phases: tuple[str, ...], patient: str) -> list[Case]:
+    """Render several frames of one anatomy, computing the (phase-independent) chest background once."""
+    for phase in phases:
+        if phase not in PHASES:
+            raise ValueError(f"phase must be one of {PHASES}, got {phase!r}")
     nz, ny, nx = a.shape
     sz, sy, sx = a.spacing
     h = (sy + sx) / 2
     y = ((np.arange(ny) - (ny - 1) / 2) * sy)[:, None] * np.ones((1, nx))
     x = ((np.arange(nx) - (nx - 1) / 2) * sx)[None, :] * np.ones((ny, 1))
+    texture = sum(_upsample(t, (ny, nx)) for t in a.texture)
+    background = np.stack([_background(a, k * sz, y, x, h) for k in range(nz)]) * (1 + texture)
+    return [_render_phase(a, phase, patient, background, y, x) for phase in phases]
+
+
+def _render_phase(a: PhantomAnatomy, phase: str, patient: str, background: np.ndarray, y: np.ndarray,
+                  x: np.ndarray) -> Case:
+    """Paint the heart of one phase over ``background``, then bias, blur, noise and rescale."""
+    rng = np.random.default_rng(a.seeds[PHASES.index(phase)])
+    nz, ny, nx = a.shape
+    sz, sy, sx = a.spacing
+    h = (sy + sx) / 2
     cy_, cx_ = _crop(a, y, x, margin=20.0)
     yc, xc = y[cy_, cx_], x[cy_, cx_]
-    image = np.empty(a.shape, np.float32)
+    image = background.astype(np.float32)
     label = np.zeros(a.shape, np.uint8)
     scribble = np.full(a.shape, UNANNOTATED, np.uint8)
     it = a.intensity
     for k in range(nz):
         z = k * sz
-        bg = _background(a, z, y, x, h)
         crop = np.zeros(yc.shape)
         for frac in _SUBSLICES:
-            sub = bg[cy_, cx_].copy()
+            sub = background[k, cy_, cx_].copy()
             layers, lab = _heart_slice(a, phase, z + frac * sz, yc, xc, h)
             for alpha, key in layers:
                 sub += alpha * (it[key] - sub)
             crop += sub / len(_SUBSLICES)
             if frac == 0.0:
                 label[k, cy_, cx_] = lab
-        bg[cy_, cx_] = crop
-        image[k] = bg
+        image[k, cy_, cx_] = crop
         scribble[k, cy_, cx_] = _scribble_slice(label[k, cy_, cx_], rng, h)
         scribble[k][(scribble[k] == 0) & (label[k] != 0)] = UNANNOTATED  # background strokes stay outside
-    # Smooth tissue texture and a multiplicative bias field, then PSF blur and Rician noise.
+    # A smooth multiplicative bias field, then PSF blur and Rician noise.
     yn, xn = y / (ny * sy / 2), x / (nx * sx / 2)
-    tex = sum(amp * np.cos(ky * y + kx * x + ph) for ky, kx, ph, amp in a.texture)
     b = a.bias
     log_bias = b[0] * xn + b[1] * yn + b[2] * xn * yn + b[3] * (xn ** 2 - 0.3) + b[4] * (yn ** 2 - 0.3)
     zn = (np.arange(nz) - (nz - 1) / 2) / max(nz, 1)
-    image *= (np.exp(log_bias) * (1 + tex))[None].astype(np.float32)
+    image *= np.exp(log_bias)[None].astype(np.float32)
     image *= np.exp(b[5] * zn)[:, None, None].astype(np.float32)
     image = ndimage.gaussian_filter(image, (0, a.psf, a.psf))
     sigma = a.noise * it["lv"]
@@ -478,5 +514,5 @@ def render_phantom(a: PhantomAnatomy, phase: str, patient: str = "phantom001") -
         patient=patient, label=label, scribble=scribble, phase=phase, frame=frame, dataset="phantom",
         sequence="bssfp",
         meta={"group": GROUP, "ed_frame": a.ed_frame, "es_frame": a.es_frame, "volumes_ml": volumes,
-              "analytic_volumes_ml": analytic, "anatomy": a},
+              "analytic_volumes_ml": analytic},
     )

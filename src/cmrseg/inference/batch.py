@@ -25,6 +25,8 @@ def list_inputs(input: Path) -> list[Path]:
         raise InputError("input does not exist", input)
     if input.is_file():
         return [input]
+    if not any(input.iterdir()):
+        raise InputError("folder is empty", input, "point to a folder holding NIfTI images or a DICOM series")
     if _is_dicom_folder(input):
         return [input]
     images = sorted(p for p in input.rglob("*") if p.is_file() and is_nifti(p)

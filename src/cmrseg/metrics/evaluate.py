@@ -84,6 +84,7 @@ class EvaluationResult:
         missing_predictions: GT files (or case ids) that had no prediction.
         unmatched_predictions: predictions that had no GT.
         notes: anything else worth knowing (phase assignment, spacing differences, ...).
+        extra: top-level entries for ``summary.json`` added by the caller (protocol, timings, ...).
     """
 
     per_case: pd.DataFrame
@@ -93,6 +94,7 @@ class EvaluationResult:
     missing_predictions: list[str] = field(default_factory=list)
     unmatched_predictions: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    extra: dict = field(default_factory=dict)
 
     def save(self, out_dir: str | Path) -> dict[str, Path]:
         """Write ``per_case.csv``, ``summary.json``, ``clinical.csv``, ``agreement.json``; NaN becomes null."""
@@ -103,7 +105,7 @@ class EvaluationResult:
         self.clinical.to_csv(paths["clinical.csv"], index=False)
         summary = {"structures": self.summary, "n_volumes": int(self.per_case["case_id"].nunique())
                    if len(self.per_case) else 0, "missing_predictions": self.missing_predictions,
-                   "unmatched_predictions": self.unmatched_predictions, "notes": self.notes}
+                   "unmatched_predictions": self.unmatched_predictions, "notes": self.notes, **self.extra}
         paths["summary.json"].write_text(json.dumps(_json_safe(summary), indent=2))
         agree = {k: v.to_dict() for k, v in self.agreement.items()}
         paths["agreement.json"].write_text(json.dumps(_json_safe(agree), indent=2))

@@ -10,6 +10,11 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from cmrseg.errors import ConfigError
+from cmrseg.models.heads import BiasHead, nested_logits
+
+OUTPUTS = ("softmax", "nested")
+
 
 def conv_block(cin: int, cout: int, dropout: float = 0.0) -> nn.Sequential:
     layers: list[nn.Module] = [
@@ -30,11 +35,26 @@ class UNet2D(nn.Module):
         features: channels per level, e.g. ``(16, 32, 64, 128, 256)``; input size must be divisible by
             ``2 ** (len(features) - 1)``.
         dropout: dropout at the bottleneck.
+        bias_head: add a :class:`~cmrseg.models.heads.BiasHead` on the last decoder features; its field
+            ``b`` in (0, 2) is returned as ``outputs["bias"]`` (N, 1, H, W), for the bias-field MS loss.
+        output: ``"softmax"`` (``logits`` straight from the head) or ``"nested"`` (the head predicts 3
+            channels; ``outputs["psi"]`` = their sigmoids (LV, LV+Myo, RV) and ``outputs["logits"]`` =
+            ``log(nested_to_classes(psi) + 1e-6)``, so softmax / argmax over 4 classes work unchanged;
+            needs ``num_classes == 4``).
+
+    The optional heads add state_dict keys only when enabled: a default model's keys are as before.
     """
 
     def __init__(self, in_channels: int = 1, num_classes: int = 4,
-                 features: tuple[int, ...] = (16, 32, 64, 128, 256), dropout: float = 0.1) -> None:
+                 features: tuple[int, ...] = (16, 32, 64, 128, 256), dropout: float = 0.1,
+                 bias_head: bool = False, output: str = "softmax") -> None:
         super().__init__()
+        if output not in OUTPUTS:
+            raise ConfigError(f"unknown UNet2D output '{output}'. Valid: {list(OUTPUTS)}.")
+        if output == "nested" and num_classes != 4:
+            raise ConfigError("output 'nested' encodes exactly 4 classes (BG, RV, Myo, LV); "
+                              f"got num_classes={num_classes}.")
+        self.output = output
         self.features = tuple(features)
         self.down = nn.ModuleList()
         cin = in_channels
@@ -45,8 +65,9 @@ class UNet2D(nn.Module):
         for f_skip in reversed(features[:-1]):
             self.up.append(conv_block(cin + f_skip, f_skip))
             cin = f_skip
-        self.head = nn.Conv2d(cin, num_classes, 1)
+        self.head = nn.Conv2d(cin, 3 if output == "nested" else num_classes, 1)
         self.divisor = 2 ** (len(features) - 1)
+        self.bias_head = BiasHead(cin) if bias_head else None
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         skips = []
@@ -59,4 +80,13 @@ class UNet2D(nn.Module):
         for block, skip in zip(self.up, reversed(skips)):
             x = F.interpolate(x, size=skip.shape[-2:], mode="bilinear", align_corners=False)
             x = block(torch.cat([x, skip], 1))
-        return {"logits": self.head(x), "bottleneck": bottleneck, "features": x}
+        raw = self.head(x)
+        if self.output == "nested":
+            psi = torch.sigmoid(raw)
+            out = {"logits": nested_logits(psi), "psi": psi}
+        else:
+            out = {"logits": raw}
+        out.update(bottleneck=bottleneck, features=x)
+        if self.bias_head is not None:
+            out["bias"] = self.bias_head(x)
+        return out

@@ -1,0 +1,91 @@
+"""Prediction end to end: output aligned with the input (shape, affine), DICOM and folder inputs, CLI."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from cmrseg.cli.main import app
+from cmrseg.config import load_config
+from cmrseg.engine import train
+from conftest import tiny_overrides
+
+
+@pytest.fixture(scope="module")
+def checkpoint(phantom_root, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("ckpt")
+    return train(load_config(None, tiny_overrides(phantom_root, out, "pred"))) / "checkpoints" / "best.pt"
+
+
+def test_predict_file_is_aligned_with_input(checkpoint, phantom_root, tmp_path) -> None:
+    src = phantom_root / "patient004" / "patient004_frame01.nii.gz"
+    res = CliRunner().invoke(app, ["predict", str(src), "-o", str(tmp_path / "p.nii.gz"), "-c", str(checkpoint)])
+    assert res.exit_code == 0, res.output
+    a, b = nib.load(src), nib.load(tmp_path / "p.nii.gz")
+    assert a.shape == b.shape
+    assert np.allclose(a.affine, b.affine)
+    assert set(np.unique(np.asarray(b.dataobj))) <= {0, 1, 2, 3}
+
+
+def test_predict_folder_then_evaluate(checkpoint, phantom_root, tmp_path) -> None:
+    runner = CliRunner()
+    res = runner.invoke(app, ["predict", str(phantom_root / "patient004"), "-o", str(tmp_path / "pred"),
+                              "-c", str(checkpoint)])
+    assert res.exit_code == 0, res.output
+    written = sorted(p.name for p in (tmp_path / "pred").iterdir())
+    frames = sorted(p.name.replace("_gt", "") for p in (phantom_root / "patient004").glob("*_gt.nii.gz"))
+    assert written == frames
+    res = runner.invoke(app, ["evaluate", "--pred", str(tmp_path / "pred"), "--gt", str(phantom_root / "patient004"),
+                              "--out", str(tmp_path / "eval")])
+    assert res.exit_code == 0, res.output
+    assert (tmp_path / "eval" / "per_case.csv").exists() and (tmp_path / "eval" / "clinical.csv").exists()
+
+
+def test_predict_dicom_series(checkpoint, tmp_path) -> None:
+    import SimpleITK as sitk
+
+    from cmrseg.data.phantom import make_phantom_case
+
+    case = make_phantom_case(3, shape=(6, 120, 120), spacing=(8.0, 1.6, 1.6))
+    img = sitk.GetImageFromArray((case.image * 1000).astype(np.int16))
+    img.SetSpacing((1.6, 1.6, 8.0))
+    folder = tmp_path / "dicom"
+    folder.mkdir()
+    writer = sitk.ImageFileWriter()
+    writer.KeepOriginalImageUIDOn()
+    for z in range(img.GetDepth()):
+        sl = img[:, :, z]
+        for tag, value in {"0020|000e": "1.2.3.4", "0020|0032": f"0\\0\\{8.0 * z}", "0020|0037": "1\\0\\0\\0\\1\\0",
+                           "0028|0030": "1.6\\1.6", "0020|0013": str(z + 1), "0008|0060": "MR",
+                           "0008|0018": f"1.2.3.4.{z + 1}", "0018|0050": "8"}.items():
+            sl.SetMetaData(tag, value)
+        writer.SetFileName(str(folder / f"IM{z:03d}.dcm"))
+        writer.Execute(sl)
+    res = CliRunner().invoke(app, ["predict", str(folder), "-o", str(tmp_path / "seg.nii.gz"), "-c", str(checkpoint)])
+    assert res.exit_code == 0, res.output
+    out = nib.load(tmp_path / "seg.nii.gz")
+    assert out.shape == (120, 120, 6)
+    assert np.allclose(out.header.get_zooms()[:3], (1.6, 1.6, 8.0), atol=1e-4)
+
+
+def test_bad_input_exits_with_specific_message(checkpoint, tmp_path) -> None:
+    bad = tmp_path / "broken.nii.gz"
+    bad.write_bytes(b"\x1f\x8b\x08\x00garbage")
+    res = CliRunner().invoke(app, ["predict", str(bad), "-o", str(tmp_path / "o.nii.gz"), "-c", str(checkpoint)])
+    assert res.exit_code == 2
+    assert "broken.nii.gz" in res.output and "corrupt" in res.output
+    assert not (tmp_path / "o.nii.gz").exists()
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    res = CliRunner().invoke(app, ["predict", str(empty), "-o", str(tmp_path / "o"), "-c", str(checkpoint)])
+    assert res.exit_code == 2 and "empty" in res.output
+
+
+def test_missing_checkpoint_is_named(phantom_root, tmp_path) -> None:
+    src = phantom_root / "patient004" / "patient004_frame01.nii.gz"
+    res = CliRunner().invoke(app, ["predict", str(src), "-o", str(tmp_path / "o"), "-c", str(tmp_path / "x.pt")])
+    assert res.exit_code == 2 and "x.pt" in res.output and "does not exist" in res.output
