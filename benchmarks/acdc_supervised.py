@@ -39,7 +39,7 @@ def main() -> None:
         hist = pd.read_csv(run_dir / "history.csv")
         summary = evaluate_run(run_dir, cfg)
         summary.pop("viewers", None)
-        agree = json.loads((run_dir / "eval" / "agreement.json").read_text())
+        agree = json.loads((run_dir / "eval" / "agreement.json").read_text(encoding="utf-8"))
         s = summary
         rows.append({
             "labelled": key, "train_min": round(float(hist["minutes"].iloc[-1]), 1),

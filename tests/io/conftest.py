@@ -35,7 +35,7 @@ def acdc_copy(tmp_path: Path) -> Path:
             write_nii(Path(f"{stem}.nii.gz"), image(i * 10 + frame))
             write_nii(Path(f"{stem}_gt.nii.gz"), label(), dtype=np.uint8)
             write_nii(Path(f"{stem}_scribble.nii.gz"), label(codes=(4, 1, 2, 3, 4)), dtype=np.uint8)
-    (root / "patients.csv").write_text("\n".join(lines) + "\n")
+    (root / "patients.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
     return root
 
 
@@ -45,7 +45,7 @@ def acdc_download(tmp_path: Path) -> Path:
     root = tmp_path / "database"
     pdir = root / "training" / "patient001"
     pdir.mkdir(parents=True)
-    (pdir / "Info.cfg").write_text("ED: 1\nES: 3\nGroup: DCM\nHeight: 184.0\nNbFrame: 4\nWeight: 95.0\n")
+    (pdir / "Info.cfg").write_text("ED: 1\nES: 3\nGroup: DCM\nHeight: 184.0\nNbFrame: 4\nWeight: 95.0\n", encoding="utf-8")
     cine = np.stack([image(t) for t in range(4)])
     write_nii(pdir / "patient001_4d.nii.gz", cine)
     for frame in (1, 3):
@@ -53,7 +53,7 @@ def acdc_download(tmp_path: Path) -> Path:
         write_nii(pdir / f"patient001_frame{frame:02d}_gt.nii.gz", label(), dtype=np.uint8)
     tdir = root / "testing" / "patient101"
     tdir.mkdir(parents=True)
-    (tdir / "Info.cfg").write_text("ED: 1\nES: 2\nGroup: HCM\n")
+    (tdir / "Info.cfg").write_text("ED: 1\nES: 2\nGroup: HCM\n", encoding="utf-8")
     for frame in (1, 2):
         write_nii(tdir / f"patient101_frame{frame:02d}.nii.gz", image(frame))
     return root
@@ -84,7 +84,7 @@ def mnms(tmp_path: Path) -> Path:
     write_nii(d / "A1B2C3_sa.nii.gz", cine)
     write_nii(d / "A1B2C3_sa_gt.nii.gz", gt, dtype=np.uint8)
     write_nii(root / "Validation" / "D4E5F6" / "D4E5F6_sa.nii.gz", cine)
-    (root / "mnms_info.csv").write_text(MNMS_CSV)
+    (root / "mnms_info.csv").write_text(MNMS_CSV, encoding="utf-8")
     return root
 
 
@@ -95,7 +95,7 @@ def nnunet(tmp_path: Path) -> Path:
     spec = {"channel_names": {"0": "cineMRI"}, "labels": {"background": 0, "RV": 1, "MLV": 2, "LVC": 3},
             "numTraining": 2, "file_ending": ".nii.gz", "name": "ACDC"}
     root.mkdir()
-    (root / "dataset.json").write_text(json.dumps(spec))
+    (root / "dataset.json").write_text(json.dumps(spec), encoding="utf-8")
     for case in ("patient001_frame01", "patient001_frame12"):
         write_nii(root / "imagesTr" / f"{case}_0000.nii.gz", image())
         write_nii(root / "labelsTr" / f"{case}.nii.gz", label(), dtype=np.uint8)

@@ -107,7 +107,7 @@ def test_several_series(tmp_path):
 def test_dicom_layout_and_read_volume(tmp_path):
     for name in ("series_a", "series_b"):
         write_dicom_series(tmp_path / "study" / name, _vol(), SP)
-    (tmp_path / "study" / "readme.txt").write_text("export")
+    (tmp_path / "study" / "readme.txt").write_text("export", encoding="utf-8")
     assert detect_layout(tmp_path / "study") == "dicom"
     refs = load_dataset(tmp_path / "study")
     assert [r.case_id for r in refs] == ["series_a", "series_b"]

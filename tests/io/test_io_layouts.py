@@ -98,7 +98,7 @@ def test_mnms_remaps_codes(mnms):
 def test_mnms_csv_search_and_override(mnms, tmp_path):
     assert find_info_csv(mnms / "Training").name == "mnms_info.csv"  # found in the parent
     other = tmp_path / "elsewhere.csv"
-    other.write_text(MNMS_CSV.replace("A1B2C3,Siemens,A,1,0,3", "A1B2C3,Siemens,A,1,2,3"))
+    other.write_text(MNMS_CSV.replace("A1B2C3,Siemens,A,1,0,3", "A1B2C3,Siemens,A,1,2,3"), encoding="utf-8")
     refs = list_mnms(mnms, csv_path=other)
     assert refs[0].time_index == 2
 
@@ -133,19 +133,19 @@ def test_nnunet(nnunet):
 
 
 def test_nnunet_mnms_names_and_channels(nnunet):
-    spec = json.loads((nnunet / "dataset.json").read_text())
+    spec = json.loads((nnunet / "dataset.json").read_text(encoding="utf-8"))
     spec["labels"] = {"Background": 0, "LV blood pool": 1, "Myocardium": 2, "right ventricle": 3}
     spec["channel_names"] = {"0": "cine", "1": "T2"}
-    (nnunet / "dataset.json").write_text(json.dumps(spec))
+    (nnunet / "dataset.json").write_text(json.dumps(spec), encoding="utf-8")
     refs = list_nnunet(nnunet)
     assert refs[0].label_map == {0: 0, 1: 3, 2: 2, 3: 1} and "only channel 0000" in refs[0].meta["note"]
     np.testing.assert_array_equal(refs[0].load().label, label(codes=(0, 3, 2, 1)))
 
 
 def test_nnunet_unmappable_names(nnunet):
-    spec = json.loads((nnunet / "dataset.json").read_text())
+    spec = json.loads((nnunet / "dataset.json").read_text(encoding="utf-8"))
     spec["labels"] = {"background": 0, "liver": 1, "MLV": 2, "spleen": 3}
-    (nnunet / "dataset.json").write_text(json.dumps(spec))
+    (nnunet / "dataset.json").write_text(json.dumps(spec), encoding="utf-8")
     with pytest.raises(InputError, match=r"cannot map label names \['liver', 'spleen'\]") as err:
         list_nnunet(nnunet)
     assert "dataset.json" in str(err.value) and "'MLV'" in str(err.value)
@@ -195,7 +195,7 @@ def test_empty_folder(tmp_path):
 
 
 def test_folder_matching_no_layout(tmp_path):
-    (tmp_path / "notes.txt").write_text("hello")
+    (tmp_path / "notes.txt").write_text("hello", encoding="utf-8")
     (tmp_path / "sub").mkdir()
     with pytest.raises(InputError, match="matches no known dataset layout") as err:
         detect_layout(tmp_path)
@@ -226,7 +226,7 @@ def test_unknown_layout_name(acdc_copy):
 
 
 def test_layout_with_no_cases(tmp_path):
-    (tmp_path / "dataset.json").write_text(json.dumps({"labels": {"background": 0, "LV": 1}}))
+    (tmp_path / "dataset.json").write_text(json.dumps({"labels": {"background": 0, "LV": 1}}), encoding="utf-8")
     (tmp_path / "imagesTr").mkdir()
     with pytest.raises(InputError, match="no cases found for layout 'nnunet'"):
         load_dataset(tmp_path)

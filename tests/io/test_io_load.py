@@ -167,7 +167,7 @@ def test_missing_label_file(tmp_path):
 def test_read_volume_bad_paths(tmp_path, name, problem):
     path = tmp_path / name
     if name.endswith(".txt"):
-        path.write_text("hello")
+        path.write_text("hello", encoding="utf-8")
     with pytest.raises(InputError, match=problem) as err:
         read_volume(path)
     assert name in str(err.value)

@@ -112,13 +112,13 @@ def test_evaluate_folders_acdc_layout(tmp_path: Path):
     assert lv["dice"].iloc[0] == pytest.approx(9 / 10) and lv["hd95_mm"].iloc[0] == pytest.approx(0.8)
 
     paths = res.save(tmp_path / "out")
-    summary = json.loads(paths["summary.json"].read_text())
+    summary = json.loads(paths["summary.json"].read_text(encoding="utf-8"))
     assert summary["n_volumes"] == 3 and len(summary["missing_predictions"]) == 1
-    agree = json.loads(paths["agreement.json"].read_text())  # strict JSON: NaN written as null
+    agree = json.loads(paths["agreement.json"].read_text(encoding="utf-8"))  # strict JSON: NaN written as null
     assert agree["LV_EF_pct"]["n"] == 1 and agree["LV_EF_pct"]["sd"] is None
-    assert paths["per_case.csv"].read_text().splitlines()[0] == (
+    assert paths["per_case.csv"].read_text(encoding="utf-8").splitlines()[0] == (
         "case_id,patient,phase,structure,dice,hd95_mm,assd_mm,status,pred_ml,gt_ml")
-    assert "LV_EF_pct_pred" in paths["clinical.csv"].read_text()
+    assert "LV_EF_pct_pred" in paths["clinical.csv"].read_text(encoding="utf-8")
 
     buf = io.StringIO()
     render_table(res, Console(file=buf, width=120))

@@ -45,13 +45,13 @@ def run_dir(tmp_path: Path) -> Path:
     """A run folder as the pipeline writes it: config, history, eval tables of 2 patients x ED/ES, 2 figures."""
     run = tmp_path / "run"
     run.mkdir()
-    (run / "config.yaml").write_text("method:\n  name: supervised\nmodel:\n  name: unet2d\n")
+    (run / "config.yaml").write_text("method:\n  name: supervised\nmodel:\n  name: unet2d\n", encoding="utf-8")
     its = np.arange(200, 1200, 200)
     lines = ["iteration,loss/total,loss/dice,lr,minutes,val/dice_LV,val/dice_Myo,val/dice_RV,val/dice_mean"]
     for k, it in enumerate(its):
         d = [0.5 + 0.08 * k, 0.4 + 0.09 * k, 0.45 + 0.08 * k]
         lines.append(f"{it},{1.0 / (k + 1)},{0.6 / (k + 1)},0.001,{k * 0.5},{d[0]},{d[1]},{d[2]},{np.mean(d)}")
-    (run / "history.csv").write_text("\n".join(lines) + "\n")
+    (run / "history.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
     pairs = []
     for p, (ed_scale, es_scale) in enumerate([(1.0, 0.8), (0.95, 0.7)]):
         for phase, scale in (("ED", ed_scale), ("ES", es_scale)):
@@ -113,9 +113,9 @@ def test_plot_history(tmp_path: Path, run_dir: Path) -> None:
     png = plot_history(run_dir / "history.csv", tmp_path / "curves.png")
     assert png is not None and mpimg.imread(png).shape[1] > 500
     assert plot_history(tmp_path / "missing.csv", tmp_path / "x.png") is None
-    (tmp_path / "empty.csv").write_text("iteration,loss/total\n")
+    (tmp_path / "empty.csv").write_text("iteration,loss/total\n", encoding="utf-8")
     assert plot_history(tmp_path / "empty.csv", tmp_path / "x.png") is None
-    (tmp_path / "blank.csv").write_text("")
+    (tmp_path / "blank.csv").write_text("", encoding="utf-8")
     assert plot_history(tmp_path / "blank.csv", tmp_path / "x.png") is None
 
 
@@ -124,7 +124,7 @@ def test_write_report_full(run_dir: Path) -> None:
     _, pred = phantom(0.9, shift=2)
     cases = [{"case_id": "viewer<1>", "image": image, "pred": pred, "gt": gt, "spacing": SPACING},
              {"case_id": "no_gt", "image": image, "pred": pred, "gt": None, "spacing": None}]
-    text = write_report(run_dir, cases=cases).read_text()
+    text = write_report(run_dir, cases=cases).read_text(encoding="utf-8")
     for name in ("LV", "Myo", "RV", "HD95", "ASSD", "LV_EF_pct", "Pearson r", "<details>", "supervised"):
         assert name in text
     for case_id in ("patient001_ED", "patient001_ES", "patient002_ED", "patient002_ES"):
@@ -141,14 +141,14 @@ def test_write_report_full(run_dir: Path) -> None:
 def test_write_report_without_eval_and_history(run_dir: Path, tmp_path: Path) -> None:
     bare = tmp_path / "bare"
     bare.mkdir()
-    text = write_report(bare).read_text()
+    text = write_report(bare).read_text(encoding="utf-8")
     assert "no evaluation summary" in text and "no training history" in text and "no config.yaml" in text
     assert "base64" not in text and 'type="range"' not in text
     (run_dir / "eval" / "agreement.json").unlink()  # may be absent; a malformed summary must not crash either
-    (run_dir / "eval" / "summary.json").write_text("{not json")
-    text = write_report(run_dir).read_text()
+    (run_dir / "eval" / "summary.json").write_text("{not json", encoding="utf-8")
+    text = write_report(run_dir).read_text(encoding="utf-8")
     assert "no agreement statistics" in text and "summary skipped" in text and "patient001_ES" in text
     bad = [{"case_id": "bad", "image": np.zeros((2, 4, 4)), "pred": np.zeros((2, 4, 5), np.uint8)}]
-    assert "no viewer" in write_report(run_dir, cases=bad).read_text()
+    assert "no viewer" in write_report(run_dir, cases=bad).read_text(encoding="utf-8")
     with pytest.raises(InputError):
         write_report(tmp_path / "nope")

@@ -45,7 +45,7 @@ def looks_like_nnunet(root: Path) -> bool:
 def read_dataset_json(root: Path) -> dict:
     path = Path(root) / "dataset.json"
     try:
-        spec = json.loads(path.read_text())
+        spec = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as exc:
         raise InputError(f"cannot read dataset.json ({exc})", path, "fix the JSON syntax") from exc
     if not isinstance(spec, dict) or not isinstance(spec.get("labels"), dict):

@@ -106,9 +106,9 @@ class EvaluationResult:
         summary = {"structures": self.summary, "n_volumes": int(self.per_case["case_id"].nunique())
                    if len(self.per_case) else 0, "missing_predictions": self.missing_predictions,
                    "unmatched_predictions": self.unmatched_predictions, "notes": self.notes, **self.extra}
-        paths["summary.json"].write_text(json.dumps(_json_safe(summary), indent=2))
+        paths["summary.json"].write_text(json.dumps(_json_safe(summary), indent=2), encoding="utf-8")
         agree = {k: v.to_dict() for k, v in self.agreement.items()}
-        paths["agreement.json"].write_text(json.dumps(_json_safe(agree), indent=2))
+        paths["agreement.json"].write_text(json.dumps(_json_safe(agree), indent=2), encoding="utf-8")
         return paths
 
 

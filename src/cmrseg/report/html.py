@@ -112,7 +112,7 @@ def _img(png: bytes, alt: str, extra: str = "") -> str:
 
 
 def _read_json(path: Path) -> dict | None:
-    return json.loads(path.read_text()) if path.is_file() else None
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
 
 
 def _read_csv(path: Path) -> pd.DataFrame | None:
@@ -131,7 +131,7 @@ def _config(run: Path) -> str:
     path = run / "config.yaml"
     if not path.is_file():
         return _note("no config.yaml in this run folder")
-    return f"<details><summary>config.yaml</summary><pre>{_e(path.read_text())}</pre></details>"
+    return f"<details><summary>config.yaml</summary><pre>{_e(path.read_text(encoding='utf-8'))}</pre></details>"
 
 
 def _curves(run: Path) -> str:
