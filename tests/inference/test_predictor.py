@@ -89,3 +89,22 @@ def test_missing_checkpoint_is_named(phantom_root, tmp_path) -> None:
     src = phantom_root / "patient004" / "patient004_frame01.nii.gz"
     res = CliRunner().invoke(app, ["predict", str(src), "-o", str(tmp_path / "o"), "-c", str(tmp_path / "x.pt")])
     assert res.exit_code == 2 and "x.pt" in res.output and "does not exist" in res.output
+
+
+def test_bias_field_is_saved_on_the_input_grid(phantom_root, tmp_path) -> None:
+    from cmrseg.config import Config
+    from cmrseg.engine.checkpoint import save_checkpoint
+    from cmrseg.models.registry import ModelConfig, create_model
+
+    cfg = Config.model_validate({"model": {"name": "unet", "params": {"features": [4, 8], "bias_head": True}},
+                                 "data": {"preprocess": {"fov_px": 96, "target_spacing": 2.5}}})
+    model = create_model(ModelConfig.model_validate(cfg.model.model_dump()))
+    save_checkpoint(tmp_path / "b.pt", model, cfg.model_dump(mode="json"))
+    src = phantom_root / "patient004" / "patient004_frame01.nii.gz"
+    res = CliRunner().invoke(app, ["predict", str(src), "-o", str(tmp_path / "s.nii.gz"), "-c", str(tmp_path / "b.pt"),
+                                   "--save-bias"])
+    assert res.exit_code == 0, res.output
+    bias = nib.load(tmp_path / "s_bias.nii.gz")
+    assert bias.shape == nib.load(src).shape
+    b = np.asarray(bias.dataobj)
+    assert np.allclose(b, 1.0, atol=1e-5)  # an untrained bias head starts at b = 1 (zero-initialised)

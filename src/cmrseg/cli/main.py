@@ -55,12 +55,14 @@ def predict(
     output: Path = typer.Option(..., "-o", "--output", help="output file (single input) or folder"),
     checkpoint: Path = typer.Option(..., "-c", "--checkpoint", help="checkpoint (runs/<name>/checkpoints/best.pt)"),
     no_postprocess: bool = typer.Option(False, help="skip largest-component / hole filling"),
+    save_bias: bool = typer.Option(False, help="also write the estimated bias field (bias-field models)"),
 ) -> None:
     """Segment volumes; outputs are NIfTI label maps on the input's own grid and header."""
     from cmrseg.inference.batch import predict_paths
 
     try:
-        written, failed = predict_paths(input, output, checkpoint, postprocess=not no_postprocess)
+        written, failed = predict_paths(input, output, checkpoint, postprocess=not no_postprocess,
+                                        save_bias=save_bias)
     except CmrsegError as exc:
         _fail(exc)
     console.print(f"wrote {len(written)} label map(s) to {output}")

@@ -25,6 +25,8 @@ class DataConfig(_Strict):
     preprocess: PreprocessConfig = Field(default_factory=PreprocessConfig)
     patch: int | None = 128
     foreground_p: float = 0.67
+    stream_batch: dict[str, int] = Field(default_factory=dict,
+                                         description="batch size per stream, e.g. {images: 8}; default optim.batch_size")
 
 
 class TermConfig(_Strict):

@@ -111,16 +111,21 @@ def preprocess(case: Case, cfg: PreprocessConfig) -> Preprocessed:
     return Preprocessed(img.numpy().astype(np.float32), lab, geom, sp)
 
 
-def restore_probabilities(probs: torch.Tensor, geom: Geometry) -> torch.Tensor:
-    """Map class probabilities ``(z, C, fov, fov)`` back to the original grid ``(z, C, H, W)``.
+def restore_map(maps: torch.Tensor, geom: Geometry, fill: torch.Tensor) -> torch.Tensor:
+    """Map per-pixel maps ``(z, C, fov, fov)`` back to the original grid ``(z, C, H, W)`` (bilinear).
 
-    Outside the field of view the background class gets probability 1.
+    Args:
+        fill: ``(C, 1, 1)`` values for pixels outside the field of view.
     """
-    c = probs.shape[1]
-    fill = torch.zeros(c, 1, 1, dtype=probs.dtype)
-    fill[0] = 1.0
-    region = _unplace(probs, geom.resampled_yx, geom.offset_yx, fill)
+    region = _unplace(maps, geom.resampled_yx, geom.offset_yx, fill.to(maps.dtype))
     return F.interpolate(region, size=geom.original_yx, mode="bilinear", align_corners=False)
+
+
+def restore_probabilities(probs: torch.Tensor, geom: Geometry) -> torch.Tensor:
+    """Class probabilities back on the original grid; outside the field of view background gets 1."""
+    fill = torch.zeros(probs.shape[1], 1, 1)
+    fill[0] = 1.0
+    return restore_map(probs, geom, fill)
 
 
 def restore_labels(probs: torch.Tensor, geom: Geometry) -> np.ndarray:

@@ -70,7 +70,8 @@ def build_data(cfg: Config, method: Method) -> TrainingData:
         vols = [cache.get(r, with_label=with_label) for r in tqdm(refs_s, desc=f"preprocess {name}", leave=False,
                                                                    disable=not cfg.train.progress)]
         bank = SliceBank(vols, [r.case_id for r in refs_s])
-        streams[name] = PatchStream(bank, cfg.optim.batch_size, cfg.data.patch, cfg.data.foreground_p,
+        batch = cfg.data.stream_batch.get(name, cfg.optim.batch_size)
+        streams[name] = PatchStream(bank, batch, cfg.data.patch, cfg.data.foreground_p,
                                     with_labels=with_label, seed=cfg.train.seed + 1000 * (i + 1))
     val = [(r.case_id, cache.get(r)) for r in split.val]
     return TrainingData(split, streams, val)

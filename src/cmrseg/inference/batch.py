@@ -45,7 +45,7 @@ def output_path(src: Path, output: Path, single: bool) -> Path:
 
 
 def predict_paths(input: str | Path, output: str | Path, checkpoint: str | Path,
-                  postprocess: bool = True) -> tuple[list[Path], list[tuple[Path, str]]]:
+                  postprocess: bool = True, save_bias: bool = False) -> tuple[list[Path], list[tuple[Path, str]]]:
     """Predict every input; returns ``(written files, [(input, error message), ...])``."""
     input, output = Path(input), Path(output)
     srcs = list_inputs(input)
@@ -54,7 +54,7 @@ def predict_paths(input: str | Path, output: str | Path, checkpoint: str | Path,
     failed: list[tuple[Path, str]] = []
     for src in tqdm(srcs, desc="predict", disable=len(srcs) < 2):
         try:
-            written.append(predictor.predict_file(src, output_path(src, output, len(srcs) == 1)))
+            written.append(predictor.predict_file(src, output_path(src, output, len(srcs) == 1), save_bias))
         except CmrsegError as exc:
             if len(srcs) == 1:
                 raise

@@ -9,17 +9,28 @@ import torch.nn.functional as F
 
 
 @torch.inference_mode()
-def predict_probabilities(model: nn.Module, image: np.ndarray | torch.Tensor, batch: int = 32) -> torch.Tensor:
-    """Softmax probabilities ``(z, C, H, W)`` for a preprocessed volume ``(z, H, W)``.
+def predict_outputs(model: nn.Module, image: np.ndarray | torch.Tensor, batch: int = 32) -> dict[str, torch.Tensor]:
+    """``{"probs": (z, C, H, W)}`` softmax probabilities for a preprocessed volume ``(z, H, W)``, plus
+    ``"bias": (z, 1, H, W)`` when the model has a bias-field head.
 
     The input is padded to the network's divisor and cropped back, so any in-plane size works.
     """
     x = torch.as_tensor(image, dtype=torch.float32)
     z, h, w = x.shape
     d = getattr(model, "divisor", 16)
-    ph, pw = (-h) % d, (-w) % d
-    x = F.pad(x, (0, pw, 0, ph))
-    out = []
+    x = F.pad(x, (0, (-w) % d, 0, (-h) % d))
+    probs, bias = [], []
     for i in range(0, z, batch):
-        out.append(torch.softmax(model(x[i : i + batch, None])["logits"], 1))
-    return torch.cat(out)[..., :h, :w]
+        out = model(x[i : i + batch, None])
+        probs.append(torch.softmax(out["logits"], 1))
+        if out.get("bias") is not None:
+            bias.append(out["bias"])
+    result = {"probs": torch.cat(probs)[..., :h, :w]}
+    if bias:
+        result["bias"] = torch.cat(bias)[..., :h, :w]
+    return result
+
+
+def predict_probabilities(model: nn.Module, image: np.ndarray | torch.Tensor, batch: int = 32) -> torch.Tensor:
+    """Softmax probabilities ``(z, C, H, W)`` for a preprocessed volume ``(z, H, W)``."""
+    return predict_outputs(model, image, batch)["probs"]

@@ -14,9 +14,9 @@ import numpy as np
 import torch
 
 from cmrseg.data.case import Case
-from cmrseg.data.preprocess import PreprocessConfig, preprocess, restore_probabilities
+from cmrseg.data.preprocess import PreprocessConfig, preprocess, restore_map, restore_probabilities
 from cmrseg.engine.checkpoint import load_checkpoint, model_from_checkpoint
-from cmrseg.inference.forward import predict_probabilities
+from cmrseg.inference.forward import predict_outputs
 from cmrseg.postprocess import postprocess_label
 
 
@@ -24,6 +24,7 @@ from cmrseg.postprocess import postprocess_label
 class Prediction:
     label: np.ndarray  # (z, y, x) uint8 on the input grid
     probabilities: np.ndarray | None  # (C, z, y, x) float32 if requested
+    bias: np.ndarray | None = None  # (z, y, x) estimated bias field, for models with a bias head
 
 
 class Predictor:
@@ -59,19 +60,25 @@ class Predictor:
         t = time.perf_counter()
         pre = preprocess(case.with_label(None), self.pre_cfg)
         t = self._tick("preprocess", t)
-        probs = predict_probabilities(self.model, pre.image, self.batch)
+        outputs = predict_outputs(self.model, pre.image, self.batch)
         t = self._tick("network", t)
-        full = restore_probabilities(probs, pre.geometry)
+        full = restore_probabilities(outputs["probs"], pre.geometry)
+        bias = None
+        if "bias" in outputs:  # outside the field of view b = 1 (no correction)
+            bias = restore_map(outputs["bias"], pre.geometry, torch.ones(1, 1, 1))[:, 0].numpy().astype(np.float32)
         label = full.argmax(1).numpy().astype(np.uint8)
         t = self._tick("restore", t)
         if self.postprocess:
             label = postprocess_label(label)
             t = self._tick("postprocess", t)
         out_probs = full.permute(1, 0, 2, 3).numpy() if return_probabilities else None
-        return Prediction(label, out_probs)
+        return Prediction(label, out_probs, bias)
 
-    def predict_file(self, src: str | Path, dst: str | Path) -> Path:
-        """Predict one NIfTI file or DICOM folder and write the label map (input's shape and affine)."""
+    def predict_file(self, src: str | Path, dst: str | Path, save_bias: bool = False) -> Path:
+        """Predict one NIfTI file or DICOM folder and write the label map (input's shape and affine).
+
+        With ``save_bias`` and a bias-field model, also writes ``<dst stem>_bias.nii.gz`` (float32).
+        """
         from cmrseg.io import read_volume
         from cmrseg.io.nifti import write_nifti
 
@@ -81,6 +88,11 @@ class Predictor:
         pred = self.predict_case(case)
         t = time.perf_counter()
         write_nifti(pred.label, case.affine, dst)
+        if save_bias and pred.bias is not None:
+            from cmrseg.io.nifti import strip_nifti_suffix
+
+            dst = Path(dst)
+            write_nifti(pred.bias, case.affine, dst.with_name(f"{strip_nifti_suffix(dst.name)}_bias.nii.gz"))
         self._tick("write", t)
         return Path(dst)
 

@@ -68,12 +68,15 @@ class Method:
 
 
 def create_method(cfg: MethodConfig) -> Method:
-    from cmrseg.methods import supervised  # noqa: F401  (registers built-in methods)
-
+    _register_builtins()
     return look_up(cfg.name, _METHODS, "method")(cfg)
 
 
+def _register_builtins() -> None:
+    from cmrseg.methods import mumford_shah, supervised  # noqa: F401
+
+
 def available_methods() -> list[str]:
-    from cmrseg.methods import supervised  # noqa: F401
+    _register_builtins()
 
     return sorted(_METHODS)

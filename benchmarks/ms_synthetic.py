@@ -1,0 +1,229 @@
+"""Benchmark (issue 3, evidence 1): unsupervised Mumford-Shah losses on synthetic nested shapes.
+
+Question: does the plain softmax MS loss (Kim & Ye 2020) find all four regions of a piecewise-constant image,
+or collapse to fewer; does the nested multi-class MS* (psi1 = LV inside psi2 = LV+Myo, psi3 = RV, with the
+inclusion regulariser) recover all classes; and do the bias-field variants keep working under a
+multiplicative bias field?
+
+Protocol:
+
+* Data: ``cmrseg.data.shapes.write_shapes_dataset`` twice (without / with bias field), ``--patients``
+  patients of which ``--val`` are val; each patient = 2 independent volumes of 4 slices of 96 x 96 px
+  (1.5 mm): label 3 = inner disc inside label 2 (disc or square), label 1 = a separate shape, intensities
+  random per slice from disjoint ranges (BG < 2 < 1 < 3), Gaussian noise; the bias set multiplies by a
+  smooth field spanning ~0.6x-1.65x.
+* Training: the one engine (``cmrseg.engine.train``), method ``ms-unsupervised`` (stream ``images``: labels
+  are never loaded), U-Net features [8, 16, 32, 64], whole 96 px slices, batch 8, AdamW lr 2e-3, poly schedule,
+  no augmentation, ``--iterations`` iterations, one seed. Four models per dataset:
+  plain MS (4-class softmax, ``mumford_shah``), plain MS + bias head, nested MS* (``ms_nested``,
+  ``model.params.output=nested``), nested MS* + bias head. TV weight 0.1, bias TV weight 1, inclusion 1.
+* Evaluation on the val volumes with the *last* checkpoint (no model selection on labels). 3D Dice per
+  volume, mean over volumes:
+  (i) raw: the model's own class numbering (the nested model defines psi1 -> LV (3), psi2 minus psi1 -> Myo
+  (2), psi3 -> RV (1); a softmax model's numbering is arbitrary, so its raw Dice is chance-level by design);
+  (ii) matched: after the best one-to-one assignment of the 4 predicted clusters to the 4 GT classes
+  (Hungarian on the Dice matrix pooled over the val set, ``cmrseg.baselines.match_clusters``).
+  Clusters = predicted classes holding >= 0.1 % of the val pixels.
+* Chan-Vese (4-phase, ``cmrseg.baselines.chan_vese_multiphase``) on the same val slices as a classical
+  reference, matched the same way.
+
+    python benchmarks/ms_synthetic.py --iterations 400 --threads 2 --out benchmarks/out
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from cmrseg.baselines import chan_vese_multiphase, match_clusters
+from cmrseg.config import load_config
+from cmrseg.data.cache import PreprocessedCache
+from cmrseg.data.shapes import write_shapes_dataset
+from cmrseg.engine import train
+from cmrseg.engine.checkpoint import load_checkpoint, model_from_checkpoint
+from cmrseg.inference.forward import predict_probabilities
+from cmrseg.io import load_dataset
+from cmrseg.labels import STRUCTURES
+
+#: name -> (model params, loss term) of the four unsupervised models.
+VARIANTS: dict[str, tuple[dict, dict]] = {
+    "plain MS": ({}, {"loss": "mumford_shah", "params": {"tv_weight": 0.1}}),
+    "plain MS+bias": ({"bias_head": True},
+                      {"loss": "mumford_shah", "params": {"tv_weight": 0.1, "use_bias": True, "bias_tv_weight": 1.0}}),
+    "nested MS*": ({"output": "nested"},
+                   {"loss": "ms_nested", "params": {"tv_weight": 0.1, "inclusion_weight": 1.0, "use_bias": False}}),
+    "nested MS*+bias": ({"output": "nested", "bias_head": True},
+                        {"loss": "ms_nested", "params": {"tv_weight": 0.1, "inclusion_weight": 1.0, "use_bias": True,
+                                                         "bias_tv_weight": 1.0}}),
+}
+CV = "Chan-Vese 4-phase"
+MIN_CLUSTER_FRACTION = 1e-3
+CODES = (3, 2, 1)  # LV, Myo, RV
+
+
+def overrides(args: argparse.Namespace, root: Path, name: str, variant: str) -> list[str]:
+    model_params, term = VARIANTS[variant]
+    params = {"features": [8, 16, 32, 64], "num_classes": 4, "dropout": 0.0, **model_params}
+    terms = [{**term, "stream": "images", "weight": 1.0}]
+    out = Path(args.out)
+    return [f"data.root={root}", f"data.cache_dir={out / 'cache'}", f"train.out_dir={out / 'runs'}",
+            f"train.name={name}", "data.preprocess.fov_px=96", "data.preprocess.target_spacing=1.5",
+            "data.patch=null", "augment.enabled=false", f"model.params={json.dumps(params)}",
+            "method.name=ms-unsupervised", f"method.terms={json.dumps(terms)}", f"optim.batch_size={args.batch}",
+            f"optim.iterations={args.iterations}", f"optim.warmup={min(20, args.iterations)}",
+            f"train.val_every={args.iterations}", "train.progress=false", f"train.threads={args.threads}",
+            f"train.seed={args.seed}"]
+
+
+def val_volumes(root: Path, cache_dir: Path, cfg) -> list[tuple[str, np.ndarray, np.ndarray]]:  # type: ignore[no-untyped-def]
+    cache = PreprocessedCache(cache_dir, cfg.data.preprocess)
+    out = []
+    for ref in load_dataset(root):
+        if ref.split == "val":
+            pre = cache.get(ref)
+            out.append((ref.case_id, pre.image, pre.label))
+    return out
+
+
+def dice_3d(pred: np.ndarray, gt: np.ndarray, code: int) -> float:
+    p, g = pred == code, gt == code
+    denom = p.sum() + g.sum()
+    return 1.0 if denom == 0 else float(2 * (p & g).sum() / denom)
+
+
+def score(preds: list[np.ndarray], gts: list[np.ndarray]) -> dict[str, object]:
+    """Raw and Hungarian-matched Dice per structure (mean over volumes) and the number of clusters."""
+    mapping, _ = match_clusters(preds, gts, 4, 4)
+    raw = {STRUCTURES[c]: float(np.mean([dice_3d(p, g, c) for p, g in zip(preds, gts)])) for c in CODES}
+    matched = {STRUCTURES[c]: float(np.mean([dice_3d(mapping[p], g, c) for p, g in zip(preds, gts)])) for c in CODES}
+    counts = np.bincount(np.concatenate([p.ravel() for p in preds]).astype(np.int64), minlength=4)
+    n_clusters = int((counts >= MIN_CLUSTER_FRACTION * counts.sum()).sum())
+    return {"raw": raw, "matched": matched, "clusters": n_clusters, "mapping": mapping.tolist()}
+
+
+def print_table(title: str, rows: dict[str, dict]) -> None:
+    print(f"\n{title}")
+    head = f"{'model':<18}{'clusters':>9} |" + "".join(f"{k:>7}" for k in ("LV", "Myo", "RV", "mean")) + " |" + \
+        "".join(f"{k:>7}" for k in ("LV", "Myo", "RV", "mean")) + f"{'min':>7}"
+    print(f"{'':<28}| raw Dice (own numbering)   | matched Dice (Hungarian)")
+    print(head)
+    for name, r in rows.items():
+        raw, mat = r["raw"], r["matched"]
+        line = f"{name:<18}{r['clusters']:>9} |" + "".join(f"{raw[k]:>7.3f}" for k in ("LV", "Myo", "RV"))
+        line += f"{np.mean(list(raw.values())):>7.3f} |" + "".join(f"{mat[k]:>7.3f}" for k in ("LV", "Myo", "RV"))
+        line += f"{np.mean(list(mat.values())):>7.3f}{r.get('minutes', float('nan')):>7.1f}"
+        print(line)
+
+
+def save_figure(path: Path, panels: dict[str, dict[str, np.ndarray]]) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.colors import ListedColormap
+
+    cmap = ListedColormap(["black", "tab:blue", "tab:green", "tab:red"])
+    cols = ["image", "GT", *VARIANTS, CV]
+    fig, axes = plt.subplots(len(panels), len(cols), figsize=(2.2 * len(cols), 2.4 * len(panels)), squeeze=False)
+    for i, (dataset, p) in enumerate(panels.items()):
+        for j, col in enumerate(cols):
+            ax = axes[i, j]
+            if col == "image":
+                ax.imshow(p[col], cmap="gray")
+            else:
+                ax.imshow(p[col], cmap=cmap, vmin=0, vmax=3, interpolation="nearest")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if i == 0:
+                ax.set_title(col, fontsize=9)
+        axes[i, 0].set_ylabel(dataset, fontsize=9)
+    fig.suptitle("unsupervised MS on shapes (val slice; predictions coloured by their Hungarian-matched class: "
+                 "red 3 inner, green 2 around, blue 1 apart)", fontsize=8)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--iterations", type=int, default=400)
+    ap.add_argument("--out", default="benchmarks/out", help="output folder (data, runs, cache, figure)")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--patients", type=int, default=16)
+    ap.add_argument("--val", type=int, default=4)
+    ap.add_argument("--batch", type=int, default=8)
+    ap.add_argument("--variants", nargs="*", default=list(VARIANTS), choices=list(VARIANTS))
+    ap.add_argument("--datasets", nargs="*", default=["no bias", "bias"], choices=["no bias", "bias"])
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    out = Path(args.out)
+    t_start = time.time()
+    print(f"protocol: shapes datasets ({args.patients} patients = {2 * args.patients} volumes x 4 slices 96x96, "
+          f"{args.val} val patients = {2 * args.val} val volumes), seed {args.seed}; U-Net [8,16,32,64], "
+          f"batch {args.batch}, {args.iterations} iterations, AdamW 2e-3 poly, no augmentation, last checkpoint; "
+          f"torch threads {args.threads}; {platform.processor() or platform.machine()}, {os.cpu_count()} cores")
+    panels: dict[str, dict[str, np.ndarray]] = {}
+    results: dict[str, dict] = {}
+    for dataset in args.datasets:
+        tag = dataset.replace(" ", "")
+        root = out / "data" / f"shapes_{tag}"
+        if root.exists():
+            shutil.rmtree(root)
+        write_shapes_dataset(root, args.patients, args.val, seed=args.seed, bias=dataset == "bias")
+        rows: dict[str, dict] = {}
+        vols = None
+        for variant in args.variants:
+            name = f"ms_synthetic_{tag}_{variant.replace(' ', '_').replace('*', 'star').replace('+', '_')}"
+            if (out / "runs" / name).exists():
+                shutil.rmtree(out / "runs" / name)
+            cfg = load_config(None, overrides(args, root, name, variant))
+            t0 = time.time()
+            run = train(cfg)
+            minutes = (time.time() - t0) / 60
+            model = model_from_checkpoint(load_checkpoint(run / "checkpoints" / "last.pt"))
+            torch.set_num_threads(args.threads)
+            vols = vols or val_volumes(root, Path(cfg.data.cache_dir), cfg)
+            preds = [predict_probabilities(model, img, 32).argmax(1).numpy() for _, img, _ in vols]
+            rows[variant] = {**score(preds, [g for _, _, g in vols]), "minutes": minutes}
+            rows[variant]["_preds"] = preds
+        # classical reference on the same (preprocessed) val slices
+        t0 = time.time()
+        cv = [np.stack([chan_vese_multiphase(s, 4) for s in img]) for _, img, _ in vols]
+        rows[CV] = {**score(cv, [g for _, _, g in vols]), "minutes": (time.time() - t0) / 60,
+                                     "_preds": cv}
+        # figure: the val slice with the largest RV of the first val volume
+        _, img, gt = vols[0]
+        z = int(np.argmax((gt == 1).sum((1, 2))))
+        panel = {"image": img[z], "GT": gt[z]}
+        for variant in [*args.variants, CV]:
+            mapping = np.array(rows[variant]["mapping"])
+            panel[variant] = mapping[rows[variant]["_preds"][0][z]]
+        for variant in VARIANTS:
+            panel.setdefault(variant, np.zeros_like(gt[z]))
+        panels[dataset] = panel
+        for r in rows.values():
+            r.pop("_preds")
+        results[dataset] = rows
+        print_table(f"dataset: shapes, {dataset} field ({2 * args.val} val volumes; last column: minutes to "
+                    f"train / to run)", rows)
+    fig = out / "ms_synthetic.png"
+    save_figure(fig, panels)
+    (out / "ms_synthetic.json").write_text(json.dumps(results, indent=1), encoding="utf-8")
+    print(f"\nclusters = predicted classes with >= {MIN_CLUSTER_FRACTION:.1%} of val pixels. raw Dice = the model's "
+          "own numbering (meaningful for nested MS*; arbitrary for softmax MS and Chan-Vese, whose phases are "
+          "numbered by intensity). matched Dice = after the Hungarian cluster->class assignment on the val set.")
+    print(f"figure: {fig}; numbers: {out / 'ms_synthetic.json'}; total {(time.time() - t_start) / 60:.1f} min")
+
+
+if __name__ == "__main__":
+    main()
