@@ -13,8 +13,8 @@ Protocol:
   random per slice from disjoint ranges (BG < 2 < 1 < 3), Gaussian noise; the bias set multiplies by a
   smooth field spanning ~0.6x-1.65x.
 * Training: the one engine (``cmrseg.engine.train``), method ``ms-unsupervised`` (stream ``images``: labels
-  are never loaded), U-Net features [8, 16, 32, 64], whole 96 px slices, batch 8, AdamW lr 2e-3, poly schedule,
-  no augmentation, ``--iterations`` iterations, one seed. Four models per dataset:
+  are never loaded), U-Net features [8, 16, 32, 64], whole 96 px slices, batch 8, AdamW (``--lr``, default
+  1e-2), poly schedule, no augmentation, ``--iterations`` iterations, one seed. Four models per dataset:
   plain MS (4-class softmax, ``mumford_shah``), plain MS + bias head, nested MS* (``ms_nested``,
   ``model.params.output=nested``), nested MS* + bias head. TV weight 0.1, bias TV weight 1, inclusion 1.
 * Evaluation on the val volumes with the *last* checkpoint (no model selection on labels). 3D Dice per
@@ -23,11 +23,12 @@ Protocol:
   (2), psi3 -> RV (1); a softmax model's numbering is arbitrary, so its raw Dice is chance-level by design);
   (ii) matched: after the best one-to-one assignment of the 4 predicted clusters to the 4 GT classes
   (Hungarian on the Dice matrix pooled over the val set, ``cmrseg.baselines.match_clusters``).
-  Clusters = predicted classes holding >= 0.1 % of the val pixels.
+  Clusters = predicted classes holding >= 0.1 % of the val pixels. Also printed: each model's own loss on
+  the val slices, and the plain MS loss of hard partitions (GT, 3 clusters, binary split) for comparison.
 * Chan-Vese (4-phase, ``cmrseg.baselines.chan_vese_multiphase``) on the same val slices as a classical
   reference, matched the same way.
 
-    python benchmarks/ms_synthetic.py --iterations 400 --threads 2 --out benchmarks/out
+    python benchmarks/ms_synthetic.py --iterations 500 --threads 2 --out benchmarks/out
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ import numpy as np
 import torch
 
 from cmrseg.baselines import chan_vese_multiphase, match_clusters
-from cmrseg.config import load_config
+from cmrseg.config import Config, load_config
 from cmrseg.data.cache import PreprocessedCache
 from cmrseg.data.shapes import write_shapes_dataset
 from cmrseg.engine import train
@@ -52,6 +53,8 @@ from cmrseg.engine.checkpoint import load_checkpoint, model_from_checkpoint
 from cmrseg.inference.forward import predict_probabilities
 from cmrseg.io import load_dataset
 from cmrseg.labels import STRUCTURES
+from cmrseg.losses.mumford_shah import ms_piecewise_constant
+from cmrseg.losses.registry import create_loss
 
 #: name -> (model params, loss term) of the four unsupervised models.
 VARIANTS: dict[str, tuple[dict, dict]] = {
@@ -72,24 +75,47 @@ CODES = (3, 2, 1)  # LV, Myo, RV
 def overrides(args: argparse.Namespace, root: Path, name: str, variant: str) -> list[str]:
     model_params, term = VARIANTS[variant]
     params = {"features": [8, 16, 32, 64], "num_classes": 4, "dropout": 0.0, **model_params}
-    terms = [{**term, "stream": "images", "weight": 1.0}]
+    terms = [{**term, "params": {**term["params"], "tv_weight": args.tv_weight}, "stream": "images", "weight": 1.0}]
     out = Path(args.out)
-    return [f"data.root={root}", f"data.cache_dir={out / 'cache'}", f"train.out_dir={out / 'runs'}",
+    return [f"data.root={root}", f"data.cache_dir={out / 'cache' / root.name}", f"train.out_dir={out / 'runs'}",
             f"train.name={name}", "data.preprocess.fov_px=96", "data.preprocess.target_spacing=1.5",
             "data.patch=null", "augment.enabled=false", f"model.params={json.dumps(params)}",
             "method.name=ms-unsupervised", f"method.terms={json.dumps(terms)}", f"optim.batch_size={args.batch}",
-            f"optim.iterations={args.iterations}", f"optim.warmup={min(20, args.iterations)}",
+            f"optim.iterations={args.iterations}", f"optim.lr={args.lr}", f"optim.warmup={min(20, args.iterations)}",
             f"train.val_every={args.iterations}", "train.progress=false", f"train.threads={args.threads}",
             f"train.seed={args.seed}"]
 
 
-def val_volumes(root: Path, cache_dir: Path, cfg) -> list[tuple[str, np.ndarray, np.ndarray]]:  # type: ignore[no-untyped-def]
+def val_volumes(root: Path, cache_dir: Path, cfg: Config) -> list[tuple[str, np.ndarray, np.ndarray]]:
+    """``(case id, preprocessed image, label)`` of every val volume (the grid the network sees)."""
     cache = PreprocessedCache(cache_dir, cfg.data.preprocess)
     out = []
     for ref in load_dataset(root):
         if ref.split == "val":
             pre = cache.get(ref)
             out.append((ref.case_id, pre.image, pre.label))
+    return out
+
+
+@torch.inference_mode()
+def own_loss(model: torch.nn.Module, cfg: Config, vols: list[tuple[str, np.ndarray, np.ndarray]]) -> float:
+    """The model's training loss term evaluated on all val slices at once (eval mode)."""
+    term = cfg.method.terms[0]
+    x = torch.from_numpy(np.concatenate([img for _, img, _ in vols]))[:, None]
+    return float(create_loss(term.loss, term.params)(model.eval()(x), {"image": x}))
+
+
+def reference_losses(vols: list[tuple[str, np.ndarray, np.ndarray]], tv_weight: float) -> dict[str, float]:
+    """Plain MS loss (= nested MS* loss without bias) of hard partitions of the val slices: the GT, a 3-cluster
+    and the binary BG | all-shapes split. What a model's loss would be at those solutions."""
+    x = torch.from_numpy(np.concatenate([img for _, img, _ in vols]))[:, None]
+    gt = torch.from_numpy(np.concatenate([g for _, _, g in vols])).long()
+    merges = {"GT 4 classes": [0, 1, 2, 3], "3 clusters (1+2 merged)": [0, 1, 1, 3],
+              "binary (BG | shapes)": [0, 1, 1, 1]}
+    out = {}
+    for name, merge in merges.items():
+        onehot = torch.nn.functional.one_hot(torch.tensor(merge)[gt], 4).permute(0, 3, 1, 2).float()
+        out[name] = float(ms_piecewise_constant(x, onehot, tv_weight))
     return out
 
 
@@ -112,7 +138,7 @@ def score(preds: list[np.ndarray], gts: list[np.ndarray]) -> dict[str, object]:
 def print_table(title: str, rows: dict[str, dict]) -> None:
     print(f"\n{title}")
     head = f"{'model':<18}{'clusters':>9} |" + "".join(f"{k:>7}" for k in ("LV", "Myo", "RV", "mean")) + " |" + \
-        "".join(f"{k:>7}" for k in ("LV", "Myo", "RV", "mean")) + f"{'min':>7}"
+        "".join(f"{k:>7}" for k in ("LV", "Myo", "RV", "mean")) + f"{'min':>7}{'loss':>8}"
     print(f"{'':<28}| raw Dice (own numbering)   | matched Dice (Hungarian)")
     print(head)
     for name, r in rows.items():
@@ -120,6 +146,7 @@ def print_table(title: str, rows: dict[str, dict]) -> None:
         line = f"{name:<18}{r['clusters']:>9} |" + "".join(f"{raw[k]:>7.3f}" for k in ("LV", "Myo", "RV"))
         line += f"{np.mean(list(raw.values())):>7.3f} |" + "".join(f"{mat[k]:>7.3f}" for k in ("LV", "Myo", "RV"))
         line += f"{np.mean(list(mat.values())):>7.3f}{r.get('minutes', float('nan')):>7.1f}"
+        line += f"{r['val_loss']:>8.4f}" if "val_loss" in r else f"{'-':>8}"
         print(line)
 
 
@@ -155,13 +182,16 @@ def save_figure(path: Path, panels: dict[str, dict[str, np.ndarray]]) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--iterations", type=int, default=400)
+    ap.add_argument("--iterations", type=int, default=500)
     ap.add_argument("--out", default="benchmarks/out", help="output folder (data, runs, cache, figure)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--patients", type=int, default=16)
     ap.add_argument("--val", type=int, default=4)
     ap.add_argument("--batch", type=int, default=8)
+    ap.add_argument("--lr", type=float, default=1e-2, help="AdamW learning rate (at the engine's default 2e-3, "
+                    "600 iterations leave the MS losses above that of the binary split: under-trained)")
+    ap.add_argument("--tv-weight", type=float, default=0.1, help="length (TV) weight of every MS term")
     ap.add_argument("--variants", nargs="*", default=list(VARIANTS), choices=list(VARIANTS))
     ap.add_argument("--datasets", nargs="*", default=["no bias", "bias"], choices=["no bias", "bias"])
     args = ap.parse_args()
@@ -170,52 +200,61 @@ def main() -> None:
     t_start = time.time()
     print(f"protocol: shapes datasets ({args.patients} patients = {2 * args.patients} volumes x 4 slices 96x96, "
           f"{args.val} val patients = {2 * args.val} val volumes), seed {args.seed}; U-Net [8,16,32,64], "
-          f"batch {args.batch}, {args.iterations} iterations, AdamW 2e-3 poly, no augmentation, last checkpoint; "
+          f"batch {args.batch}, {args.iterations} iterations, AdamW lr {args.lr} poly, TV weight {args.tv_weight}, "
+          f"no augmentation, last checkpoint; "
           f"torch threads {args.threads}; {platform.processor() or platform.machine()}, {os.cpu_count()} cores")
     panels: dict[str, dict[str, np.ndarray]] = {}
     results: dict[str, dict] = {}
     for dataset in args.datasets:
         tag = dataset.replace(" ", "")
         root = out / "data" / f"shapes_{tag}"
-        if root.exists():
-            shutil.rmtree(root)
+        for old in (root, out / "cache" / root.name):  # fresh data, and no stale preprocessed copies of it
+            if old.exists():
+                shutil.rmtree(old)
         write_shapes_dataset(root, args.patients, args.val, seed=args.seed, bias=dataset == "bias")
         rows: dict[str, dict] = {}
-        vols = None
+        cfg0 = load_config(None, overrides(args, root, "val", args.variants[0] if args.variants else "plain MS"))
+        vols = val_volumes(root, Path(cfg0.data.cache_dir), cfg0)
         for variant in args.variants:
             name = f"ms_synthetic_{tag}_{variant.replace(' ', '_').replace('*', 'star').replace('+', '_')}"
             if (out / "runs" / name).exists():
                 shutil.rmtree(out / "runs" / name)
             cfg = load_config(None, overrides(args, root, name, variant))
             t0 = time.time()
-            run = train(cfg)
+            try:
+                run = train(cfg)
+            except RuntimeError as exc:  # the engine stops on a non-finite loss: report it, go on
+                print(f"{variant}: training failed ({exc})")
+                continue
             minutes = (time.time() - t0) / 60
             model = model_from_checkpoint(load_checkpoint(run / "checkpoints" / "last.pt"))
             torch.set_num_threads(args.threads)
-            vols = vols or val_volumes(root, Path(cfg.data.cache_dir), cfg)
             preds = [predict_probabilities(model, img, 32).argmax(1).numpy() for _, img, _ in vols]
-            rows[variant] = {**score(preds, [g for _, _, g in vols]), "minutes": minutes}
+            rows[variant] = {**score(preds, [g for _, _, g in vols]), "minutes": minutes,
+                             "val_loss": own_loss(model, cfg, vols)}
             rows[variant]["_preds"] = preds
         # classical reference on the same (preprocessed) val slices
         t0 = time.time()
         cv = [np.stack([chan_vese_multiphase(s, 4) for s in img]) for _, img, _ in vols]
-        rows[CV] = {**score(cv, [g for _, _, g in vols]), "minutes": (time.time() - t0) / 60,
-                                     "_preds": cv}
+        rows[CV] = {**score(cv, [g for _, _, g in vols]), "minutes": (time.time() - t0) / 60, "_preds": cv}
         # figure: the val slice with the largest RV of the first val volume
         _, img, gt = vols[0]
         z = int(np.argmax((gt == 1).sum((1, 2))))
         panel = {"image": img[z], "GT": gt[z]}
-        for variant in [*args.variants, CV]:
+        for variant in [v for v in [*args.variants, CV] if v in rows]:
             mapping = np.array(rows[variant]["mapping"])
             panel[variant] = mapping[rows[variant]["_preds"][0][z]]
-        for variant in VARIANTS:
+        for variant in [*VARIANTS, CV]:
             panel.setdefault(variant, np.zeros_like(gt[z]))
         panels[dataset] = panel
         for r in rows.values():
             r.pop("_preds")
-        results[dataset] = rows
-        print_table(f"dataset: shapes, {dataset} field ({2 * args.val} val volumes; last column: minutes to "
-                    f"train / to run)", rows)
+        refs = reference_losses(vols, args.tv_weight)
+        results[dataset] = {"models": rows, "reference_losses": refs}
+        print_table(f"dataset: shapes, {dataset} field ({2 * args.val} val volumes; min = minutes to train / to "
+                    f"run; loss = the model's own loss on the val slices)", rows)
+        print("reference: plain MS loss (= nested MS* without bias) of hard partitions of these val slices: "
+              + ", ".join(f"{k} {v:.4f}" for k, v in refs.items()))
     fig = out / "ms_synthetic.png"
     save_figure(fig, panels)
     (out / "ms_synthetic.json").write_text(json.dumps(results, indent=1), encoding="utf-8")

@@ -134,7 +134,7 @@ def chan_vese_multiphase(image: np.ndarray, n_phases: int = 4, mu: float = 0.02,
         new = np.empty_like(phi)
         for j in range(m):
             # dE_data / dH_j = sum_p sign_pj resid_p prod_{k != j} factor_pk: the phase this pixel is in
-            # when inside phi_j minus the one when outside, the other level sets fixed (Vese & Chan, Eq. 9)
+            # when inside phi_j minus the one when outside, the other level sets fixed (Vese & Chan 2002)
             others = np.delete(f, j, axis=1).prod(1)
             force = (sign[j][:, None, None] * resid * others).sum(0)
             new[j] = _semi_implicit_step(phi[j], force, mu, dt, eps, eta)

@@ -69,9 +69,10 @@ class TrainConfig(_Strict):
     seed: int = 0
     threads: int = 2
     val_every: int = 500
-    val_batch: int = 32
+    val_batch: int = 4
     max_minutes: float | None = Field(None, description="stop early (safely, with a checkpoint) after this")
     progress: bool = True
+    channels_last: bool = Field(True, description="NHWC memory format: ~1.2x faster CPU training (oneDNN)")
 
 
 class Config(_Strict):

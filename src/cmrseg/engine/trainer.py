@@ -139,6 +139,8 @@ def train(cfg: Config, resume: bool = False) -> Path:
     method = create_method(cfg.method)
     data = build_data(cfg, method)
     model = create_model(cfg.model)
+    if cfg.train.channels_last:
+        model = model.to(memory_format=torch.channels_last)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.optim.lr, weight_decay=cfg.optim.weight_decay)
     gen = torch.Generator().manual_seed(cfg.train.seed)
     start, best, prior_min = 0, -1.0, 0.0
