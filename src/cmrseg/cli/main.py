@@ -8,16 +8,17 @@ from typing import Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from cmrseg.errors import CmrsegError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Label-efficient cardiac MRI segmentation (LV, Myo, RV) and clinical indices.")
-console = Console(stderr=True)
+console = Console(stderr=True, soft_wrap=True)  # never wrap: file paths in messages must stay whole
 
 
 def _fail(exc: Exception) -> None:
-    console.print(f"[bold red]error:[/] {exc}")
+    console.print(f"[bold red]error:[/] {escape(str(exc))}")
     raise typer.Exit(2)
 
 
@@ -68,7 +69,7 @@ def predict(
     console.print(f"wrote {len(written)} label map(s) to {output}")
     if failed:
         for path, err in failed:
-            console.print(f"[red]failed[/] {path}: {err}")
+            console.print(f"[red]failed[/] {escape(str(path))}: {escape(err)}")
         raise typer.Exit(1)
 
 
