@@ -10,14 +10,8 @@ protocol. Targets (foundation issue): mean Dice >= 0.88 (70 labelled), >= 0.75 (
 from __future__ import annotations
 
 import argparse
-import json
-from pathlib import Path
 
-import pandas as pd
-
-from cmrseg.config import load_config
-from cmrseg.engine import train
-from cmrseg.pipeline import evaluate_run
+from common import print_table, result_row, train_and_evaluate
 
 CONFIGS = {"70": "configs/acdc/supervised_70.yaml", "7": "configs/acdc/supervised_7.yaml"}
 
@@ -32,34 +26,11 @@ def main() -> None:
     args = ap.parse_args()
     rows = []
     for key in args.configs:
-        cfg = load_config(CONFIGS[key], [f"data.root={args.data}", f"train.name={args.run_prefix}{key}", *args.set])
-        run_dir = Path(cfg.train.out_dir) / cfg.train.name
-        if not (args.reuse and (run_dir / "checkpoints" / "best.pt").exists()):
-            run_dir = train(cfg, resume=(run_dir / "checkpoints" / "last.pt").exists())
-        hist = pd.read_csv(run_dir / "history.csv")
-        summary = evaluate_run(run_dir, cfg)
-        summary.pop("viewers", None)
-        agree = json.loads((run_dir / "eval" / "agreement.json").read_text(encoding="utf-8"))
-        s = summary
-        rows.append({
-            "labelled": key, "train_min": round(float(hist["minutes"].iloc[-1]), 1),
-            "iters": int(hist["iteration"].iloc[-1]),
-            "best_iter": int(hist.loc[hist["val/dice_mean"].idxmax(), "iteration"]),
-            **{f"Dice_{k}": round(s[k]["dice_mean"], 3) for k in ("LV", "Myo", "RV")},
-            "Dice_mean": round(s["mean"]["dice_mean"], 3),
-            **{f"HD95_{k}": round(s[k]["hd95_mm_mean"], 2) for k in ("LV", "Myo", "RV")},
-            **{f"ASSD_{k}": round(s[k]["assd_mm_mean"], 2) for k in ("LV", "Myo", "RV")},
-            "missed": sum(int(s[k]["n_missed"]) for k in ("LV", "Myo", "RV")),
-            "LVEF_bias": round(agree["LV_EF_pct"]["bias"], 2), "LVEF_MAE": round(agree["LV_EF_pct"]["mae"], 2),
-            "RVEF_bias": round(agree["RV_EF_pct"]["bias"], 2), "RVEF_MAE": round(agree["RV_EF_pct"]["mae"], 2),
-            "LVmass_bias_g": round(agree["LV_mass_g"]["bias"], 2), "LVmass_MAE_g": round(agree["LV_mass_g"]["mae"], 2),
-        })
+        overrides = [f"data.root={args.data}", f"train.name={args.run_prefix}{key}", *args.set]
+        _, run_dir, summary = train_and_evaluate(CONFIGS[key], overrides, args.reuse)
+        rows.append({"labelled": key, **result_row(run_dir, summary)})
         print(f"\n[{key} labelled] protocol: {summary['protocol']}")
-    table = pd.DataFrame(rows)
-    with pd.option_context("display.width", 250, "display.max_columns", 40):
-        print("\n" + table.to_string(index=False))
-    print("\nDice: 3D, on the original grid; HD95/ASSD in mm; EF bias/MAE in percentage points; mass in g "
-          "(myocardium x 1.05 g/mL at ED); bias = prediction - ground truth.")
+    print_table(rows)
 
 
 if __name__ == "__main__":

@@ -75,7 +75,14 @@ CODES = (3, 2, 1)  # LV, Myo, RV
 def overrides(args: argparse.Namespace, root: Path, name: str, variant: str) -> list[str]:
     model_params, term = VARIANTS[variant]
     params = {"features": [8, 16, 32, 64], "num_classes": 4, "dropout": 0.0, **model_params}
+    if params.get("bias_head") and args.bias_grid:
+        params["bias_grid"] = args.bias_grid
+    if params.get("output") == "nested" and args.psi_init is not None:
+        params["psi_init"] = args.psi_init
     terms = [{**term, "params": {**term["params"], "tv_weight": args.tv_weight}, "stream": "images", "weight": 1.0}]
+    if args.class_floor_weight > 0:
+        terms.append({"loss": "class_floor", "params": {"floor": args.class_floor}, "stream": "images",
+                      "weight": args.class_floor_weight})
     out = Path(args.out)
     return [f"data.root={root}", f"data.cache_dir={out / 'cache' / root.name}", f"train.out_dir={out / 'runs'}",
             f"train.name={name}", "data.preprocess.fov_px=96", "data.preprocess.target_spacing=1.5",
@@ -192,6 +199,13 @@ def main() -> None:
     ap.add_argument("--lr", type=float, default=1e-2, help="AdamW learning rate (at the engine's default 2e-3, "
                     "600 iterations leave the MS losses above that of the binary split: under-trained)")
     ap.add_argument("--tv-weight", type=float, default=0.1, help="length (TV) weight of every MS term")
+    ap.add_argument("--bias-grid", type=int, default=4, help="bias variants: predict the bias field on a G x G grid "
+                    "and upsample it bilinearly (0 = full resolution, which absorbs the structures into b)")
+    ap.add_argument("--psi-init", type=float, nargs="+", default=None,
+                    help="nested variants: initial psi (one value, or LV, LV+Myo, RV); default PyTorch init")
+    ap.add_argument("--class-floor-weight", type=float, default=0.0,
+                    help="weight of the optional class_floor prior against empty classes (0 = off)")
+    ap.add_argument("--class-floor", type=float, default=0.01, help="class fraction where that prior starts")
     ap.add_argument("--variants", nargs="*", default=list(VARIANTS), choices=list(VARIANTS))
     ap.add_argument("--datasets", nargs="*", default=["no bias", "bias"], choices=["no bias", "bias"])
     args = ap.parse_args()
@@ -201,7 +215,9 @@ def main() -> None:
     print(f"protocol: shapes datasets ({args.patients} patients = {2 * args.patients} volumes x 4 slices 96x96, "
           f"{args.val} val patients = {2 * args.val} val volumes), seed {args.seed}; U-Net [8,16,32,64], "
           f"batch {args.batch}, {args.iterations} iterations, AdamW lr {args.lr} poly, TV weight {args.tv_weight}, "
-          f"no augmentation, last checkpoint; "
+          f"no augmentation, last checkpoint; bias field grid {args.bias_grid or 'full resolution'}; "
+          f"psi init {args.psi_init or 'default'}; class-floor prior weight {args.class_floor_weight}"
+          f"{f' (floor {args.class_floor})' if args.class_floor_weight > 0 else ''}; "
           f"torch threads {args.threads}; {platform.processor() or platform.machine()}, {os.cpu_count()} cores")
     panels: dict[str, dict[str, np.ndarray]] = {}
     results: dict[str, dict] = {}

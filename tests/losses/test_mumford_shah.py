@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 
@@ -208,3 +210,31 @@ def test_bias_term_shifts_z_scored_images_to_min_zero() -> None:
     assert float(term({"logits": logits, "bias": b0}, {"image": z})) == pytest.approx(expect, abs=1e-5)
     # and the plain data term does not care about the shift
     assert float(ms_data_term(z + 5.0, onehot)) == pytest.approx(float(ms_data_term(z, onehot)), abs=1e-4)
+
+
+# class floor prior ------------------------------------------------------------------------------------------
+def test_class_floor_hand_values() -> None:
+    from cmrseg.losses.mumford_shah import class_floor_penalty
+
+    # batch of two 2x2 images, 2 classes: class 1 holds 1 px of image 0 and 0 px of image 1 -> m1 = 1/8
+    p = torch.zeros(2, 2, 2, 2)
+    p[:, 0] = 1.0
+    p[0, 0, 0, 0], p[0, 1, 0, 0] = 0.0, 1.0
+    assert float(class_floor_penalty(p, floor=0.1)) == pytest.approx(0.0, abs=1e-7)  # m = (7/8, 1/8) >= 0.1
+    assert float(class_floor_penalty(p, floor=0.5)) == pytest.approx(math.log(0.5 / 0.125), abs=1e-5)
+    # per image: image 0 has m1 = 1/4 -> log 2; image 1 has m1 = 0 -> log(0.5 / 1e-8); mean of the two
+    expect = (math.log(2.0) + math.log(0.5 / 1e-8)) / 2
+    assert float(class_floor_penalty(p, floor=0.5, per_image=True)) == pytest.approx(expect, rel=1e-5)
+    with pytest.raises(ValueError, match="floor"):
+        class_floor_penalty(p, floor=0.6)  # above 1 / K
+
+
+def test_class_floor_term_gradient_revives_an_empty_class() -> None:
+    logits = torch.zeros(1, 3, 4, 4)
+    logits[:, 2] = -10.0  # class 2 nearly empty
+    logits.requires_grad_()
+    term = create_loss("class_floor", {"floor": 0.05})
+    value = term({"logits": logits}, {"image": torch.zeros(1, 1, 4, 4)})
+    (g,) = torch.autograd.grad(value, [logits])
+    assert float(value.detach()) > 0 and bool((g[:, 2] < 0).all())  # descent raises the empty class's logits
+    assert float(term({"logits": torch.zeros(1, 3, 4, 4)}, {})) == 0.0  # balanced classes: no cost

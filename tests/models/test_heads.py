@@ -84,3 +84,31 @@ def test_training_step_with_heads_is_finite(params: dict, loss: str, loss_params
     assert torch.isfinite(value)
     grads = [p.grad for p in model.parameters() if p.grad is not None]
     assert grads and all(torch.isfinite(g).all() for g in grads)
+
+
+def test_low_resolution_bias_field() -> None:
+    torch.manual_seed(0)
+    full, coarse = UNet2D(features=SMALL, bias_head=True), UNet2D(features=SMALL, bias_head=True, bias_grid=4)
+    assert list(coarse.state_dict()) == list(full.state_dict())  # same keys, same checkpoint layout
+    assert torch.allclose(coarse.eval()(torch.randn(1, 1, 16, 16))["bias"], torch.ones(()))  # starts at b == 1
+    head = BiasHead(3, hidden=5, grid=2)
+    torch.nn.init.normal_(head.out.weight, std=1.0)
+    with torch.no_grad():
+        b = head(torch.randn(2, 3, 9, 9))
+    # a 2 x 2 grid interpolated bilinearly with aligned corners: every row is linear in x, every column in y
+    assert b.shape == (2, 1, 9, 9)
+    assert torch.allclose(b[..., :, 2:] - b[..., :, 1:-1], b[..., :, 1:-1] - b[..., :, :-2], atol=1e-5)
+    assert torch.allclose(b[..., 2:, :] - b[..., 1:-1, :], b[..., 1:-1, :] - b[..., :-2, :], atol=1e-5)
+    with pytest.raises(ValueError, match="grid"):
+        BiasHead(3, grid=1)
+
+
+def test_psi_init() -> None:
+    model = UNet2D(features=SMALL, output="nested", psi_init=0.2)
+    torch.nn.init.zeros_(model.head.weight)
+    psi = model.eval()(torch.randn(1, 1, 16, 16))["psi"]
+    assert torch.allclose(psi, torch.full_like(psi, 0.2), atol=1e-6)
+    with pytest.raises(ConfigError, match="psi_init"):
+        UNet2D(features=SMALL, psi_init=0.2)  # softmax output
+    with pytest.raises(ConfigError, match="psi_init"):
+        UNet2D(features=SMALL, output="nested", psi_init=1.0)

@@ -36,7 +36,8 @@ from cmrseg.losses.registry import register_loss
 from cmrseg.models.heads import nested_to_classes
 
 __all__ = ["total_variation", "tv_loss", "relative_tv_loss", "ms_data_term", "ms_piecewise_constant",
-           "ms_bias", "nested_to_classes", "inclusion_penalty", "MumfordShah", "MumfordShahNested"]
+           "ms_bias", "nested_to_classes", "inclusion_penalty", "class_floor_penalty", "MumfordShah",
+           "MumfordShahNested", "ClassFloor"]
 
 
 def _mean_abs_diff(d: torch.Tensor) -> torch.Tensor:
@@ -139,6 +140,36 @@ def inclusion_penalty(psi: torch.Tensor) -> torch.Tensor:
     return (psi[:, 0] * psi[:, 1] - psi[:, 0]).square().mean()
 
 
+def class_floor_penalty(probs: torch.Tensor, floor: float = 0.01, per_image: bool = False,
+                        eps: float = 1e-8) -> torch.Tensor:
+    """Weak prior against empty classes: ``sum_n max(0, log(floor) - log(m_n))``, ``m_n`` = mean of ``p_n``.
+
+    ``m_n`` is the fraction of the pixels that class ``n`` holds (over the whole batch, or per image with
+    ``per_image`` and then averaged). The term is 0 as soon as every class holds at least ``floor`` of the
+    pixels, so it does not bias classes above the floor; below it, it is a log barrier whose gradient
+    grows as the class empties (``1 / m_n``). Why: a class that the (soft) MS loss leaves empty gets a
+    centroid near the image mean and no pixel ever joins it again (a local minimum of the data term); the
+    floor keeps every class alive long enough for the data term to give it a coherent region.
+
+    Args:
+        probs: (N, K, H, W) class maps (rows summing to 1, e.g. softmax outputs).
+        floor: smallest class fraction that costs nothing, in (0, 1 / K].
+        per_image: floor per image (else over the batch).
+        eps: floor inside the log.
+
+    Example:
+        >>> p = torch.zeros(1, 2, 2, 2); p[:, 0] = 1.0; p[0, 1, 0, 0], p[0, 0, 0, 0] = 0.5, 0.5  # m = (7/8, 1/8)
+        >>> round(float(class_floor_penalty(p, floor=0.25)), 4)  # log(0.25 / 0.125)
+        0.6931
+    """
+    if probs.ndim != 4:
+        raise ValueError(f"probs must be (N, K, H, W), got {tuple(probs.shape)}")
+    if not 0 < floor <= 1 / probs.shape[1]:
+        raise ValueError(f"floor must lie in (0, 1 / K] = (0, {1 / probs.shape[1]:.3g}], got {floor}")
+    m = probs.mean(dim=(-2, -1)) if per_image else probs.mean(dim=(0, -2, -1))[None]
+    return torch.relu(torch.log(torch.tensor(floor)) - torch.log(m + eps)).sum(-1).mean()
+
+
 def _require(outputs: dict[str, torch.Tensor], key: str, hint: str) -> torch.Tensor:
     if key not in outputs:
         raise ConfigError(f"this loss needs the model output '{key}', which the model does not produce. "
@@ -210,3 +241,23 @@ class MumfordShahNested:
             return loss + ms_data_term(image, phi, eps=self.eps)
         bias = _require(outputs, "bias", "model.params.bias_head: true").float()
         return loss + ms_bias(_shifted(image, self.shift_to_min), phi, bias, 0.0, self.bias_tv_weight, self.eps)
+
+
+@register_loss("class_floor")
+class ClassFloor:
+    """Optional prior against empty classes: :func:`class_floor_penalty` on ``softmax(outputs["logits"])``.
+
+    Works for softmax and nested models alike (a nested model's ``logits`` are ``log phi``, so their softmax
+    is the normalised ``phi``). Uses no labels. Add it as its own term, with its own weight, next to an MS
+    term on the same stream.
+
+    Args:
+        floor: class fraction below which the penalty starts (see :func:`class_floor_penalty`).
+        per_image: apply the floor per image instead of over the batch.
+    """
+
+    def __init__(self, floor: float = 0.01, per_image: bool = False) -> None:
+        self.floor, self.per_image = floor, per_image
+
+    def __call__(self, outputs: dict[str, torch.Tensor], batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        return class_floor_penalty(torch.softmax(outputs["logits"].float(), 1), self.floor, self.per_image)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
 from cmrseg.labels import BACKGROUND, LV, MYO, NUM_CLASSES, RV
 
@@ -25,10 +26,19 @@ class BiasHead(nn.Module):
     untrained head gives ``b == 1`` everywhere and the bias-field MS loss starts as the plain one.
     (Only the ratio ``b(x) / b(y)`` matters to the loss: its centroids absorb a global scale.)
 
+    With ``grid = g`` the field is low-resolution by construction: the features are average-pooled to a
+    ``g`` x ``g`` grid, the head predicts one value per cell, and the field is the bilinear interpolation of
+    those values (corners aligned) back to the image size. Such a field cannot follow an object smaller than
+    about one cell (``H / g`` px), so it cannot absorb the structures into ``b`` the way a full-resolution
+    field can (a TV penalty on ``b`` does not prevent that: TV charges the total variation, not its
+    sharpness, so a smooth slice-wide bias costs as much as several sharp small blobs).
+
     Args:
         in_channels: channels of the decoder features.
         hidden: channels of the hidden layer (default: ``in_channels``).
         max_value: upper end of the output range.
+        grid: predict the field on a ``grid`` x ``grid`` grid and upsample it bilinearly (default: full
+            resolution). Adds no parameters (the state_dict keys are the same).
 
     Example:
         >>> head = BiasHead(16)
@@ -36,7 +46,8 @@ class BiasHead(nn.Module):
         torch.Size([2, 1, 8, 8])
     """
 
-    def __init__(self, in_channels: int, hidden: int | None = None, max_value: float = 2.0) -> None:
+    def __init__(self, in_channels: int, hidden: int | None = None, max_value: float = 2.0,
+                 grid: int | None = None) -> None:
         super().__init__()
         hidden = hidden or in_channels
         self.conv = nn.Conv2d(in_channels, hidden, 3, padding=1)
@@ -45,9 +56,16 @@ class BiasHead(nn.Module):
         nn.init.zeros_(self.out.weight)
         nn.init.zeros_(self.out.bias)
         self.max_value = max_value
+        if grid is not None and grid < 2:
+            raise ValueError(f"BiasHead grid must be >= 2 (or None for full resolution), got {grid}")
+        self.grid = grid
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
-        return self.max_value * torch.sigmoid(self.out(self.act(self.conv(features))))
+        x = features if self.grid is None else F.adaptive_avg_pool2d(features, self.grid)
+        b = self.max_value * torch.sigmoid(self.out(self.act(self.conv(x))))
+        if self.grid is not None:
+            b = F.interpolate(b, size=features.shape[-2:], mode="bilinear", align_corners=True)
+        return b
 
 
 def nested_to_classes(psi: torch.Tensor) -> torch.Tensor:

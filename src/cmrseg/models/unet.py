@@ -6,6 +6,9 @@ methods add tasks without touching the network.
 
 from __future__ import annotations
 
+import math
+from typing import Sequence
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -41,13 +44,19 @@ class UNet2D(nn.Module):
             channels; ``outputs["psi"]`` = their sigmoids (LV, LV+Myo, RV) and ``outputs["logits"]`` =
             ``log(nested_to_classes(psi) + 1e-6)``, so softmax / argmax over 4 classes work unchanged;
             needs ``num_classes == 4``).
+        bias_grid: with ``bias_head``, predict the bias field on a ``bias_grid`` x ``bias_grid`` grid and
+            upsample it bilinearly (a field too coarse to absorb the structures); default full resolution.
+        psi_init: nested output only: initial value of the ``psi`` maps, one for all three or one each
+            (LV, LV+Myo, RV): the head's bias is set to ``logit(psi_init)`` (its weights keep their random
+            init); default: PyTorch's default init (``psi`` ~ 0.5 with a random offset).
 
     The optional heads add state_dict keys only when enabled: a default model's keys are as before.
     """
 
     def __init__(self, in_channels: int = 1, num_classes: int = 4,
                  features: tuple[int, ...] = (16, 32, 64, 128, 256), dropout: float = 0.1,
-                 bias_head: bool = False, output: str = "softmax") -> None:
+                 bias_head: bool = False, output: str = "softmax", bias_grid: int | None = None,
+                 psi_init: float | Sequence[float] | None = None) -> None:
         super().__init__()
         if output not in OUTPUTS:
             raise ConfigError(f"unknown UNet2D output '{output}'. Valid: {list(OUTPUTS)}.")
@@ -67,7 +76,14 @@ class UNet2D(nn.Module):
             cin = f_skip
         self.head = nn.Conv2d(cin, 3 if output == "nested" else num_classes, 1)
         self.divisor = 2 ** (len(features) - 1)
-        self.bias_head = BiasHead(cin) if bias_head else None
+        if psi_init is not None:
+            values = [float(psi_init)] * 3 if isinstance(psi_init, (int, float)) else [float(v) for v in psi_init]
+            if output != "nested" or len(values) != 3 or not all(0 < v < 1 for v in values):
+                raise ConfigError(f"psi_init needs output 'nested' and one value or three values (LV, LV+Myo, RV) "
+                                  f"in (0, 1); got output {output!r}, psi_init {psi_init}")
+            with torch.no_grad():
+                self.head.bias.copy_(torch.tensor([math.log(v / (1 - v)) for v in values]))
+        self.bias_head = BiasHead(cin, grid=bias_grid) if bias_head else None
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         skips = []
