@@ -108,6 +108,10 @@ def test_psi_init() -> None:
     torch.nn.init.zeros_(model.head.weight)
     psi = model.eval()(torch.randn(1, 1, 16, 16))["psi"]
     assert torch.allclose(psi, torch.full_like(psi, 0.2), atol=1e-6)
+    model = UNet2D(features=SMALL, output="nested", psi_init=[0.1, 0.3, 0.5])
+    torch.nn.init.zeros_(model.head.weight)
+    psi = model.eval()(torch.randn(1, 1, 16, 16))["psi"]
+    assert torch.allclose(psi[0, :, 3, 5], torch.tensor([0.1, 0.3, 0.5]), atol=1e-6)
     with pytest.raises(ConfigError, match="psi_init"):
         UNet2D(features=SMALL, psi_init=0.2)  # softmax output
     with pytest.raises(ConfigError, match="psi_init"):
