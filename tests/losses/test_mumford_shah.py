@@ -238,3 +238,23 @@ def test_class_floor_term_gradient_revives_an_empty_class() -> None:
     (g,) = torch.autograd.grad(value, [logits])
     assert float(value.detach()) > 0 and bool((g[:, 2] < 0).all())  # descent raises the empty class's logits
     assert float(term({"logits": torch.zeros(1, 3, 4, 4)}, {})) == 0.0  # balanced classes: no cost
+
+
+def test_padding_outside_valid_mask_is_ignored() -> None:
+    """With ``batch["valid"]``, whatever the padding holds cannot change the loss (centroids, residuals)."""
+    from cmrseg.losses.mumford_shah import MumfordShah
+
+    torch.manual_seed(0)
+    img = torch.rand(2, 1, 16, 16)
+    valid = torch.ones(2, 1, 16, 16)
+    valid[..., :, 12:] = 0
+    logits = torch.randn(2, 4, 16, 16)
+    term = MumfordShah(tv_weight=0.1)
+    a, b = img.clone(), img.clone()
+    a[..., :, 12:] = 0.0
+    b[..., :, 12:] = 100.0
+    la = term({"logits": logits}, {"image": a, "valid": valid})
+    lb = term({"logits": logits}, {"image": b, "valid": valid})
+    assert torch.allclose(la, lb)
+    unmasked = term({"logits": logits}, {"image": b})
+    assert unmasked > 10 * lb  # without the mask the padding dominates

@@ -23,6 +23,7 @@ class SliceBank:
     case_ids: list[str]
 
     def __post_init__(self) -> None:
+        self.valid = [valid_mask(v) for v in self.volumes]
         self.index = np.array([(v, z) for v, vol in enumerate(self.volumes) for z in range(vol.image.shape[0])],
                               dtype=np.int64).reshape(-1, 2)
 
@@ -32,6 +33,15 @@ class SliceBank:
     @property
     def has_labels(self) -> bool:
         return bool(self.volumes) and all(v.label is not None for v in self.volumes)
+
+
+def valid_mask(vol: Preprocessed) -> np.ndarray:
+    """``(fov, fov)`` uint8 mask of the canvas pixels that hold image data (1) rather than padding (0)."""
+    size = vol.image.shape[-1]
+    (h, w), (oy, ox) = vol.geometry.resampled_yx, vol.geometry.offset_yx
+    m = np.zeros((size, size), np.uint8)
+    m[max(0, oy) : min(size, oy + h), max(0, ox) : min(size, ox + w)] = 1
+    return m
 
 
 def _crop(a: np.ndarray, cy: int, cx: int, size: int) -> np.ndarray:
@@ -45,7 +55,8 @@ def _crop(a: np.ndarray, cy: int, cx: int, size: int) -> np.ndarray:
 
 
 class PatchStream:
-    """Endless iterator of ``{"image": (B,1,P,P) float, "label": (B,P,P) long | absent}`` batches.
+    """Endless iterator of ``{"image": (B,1,P,P), "label": (B,P,P) long | absent, "valid": (B,1,P,P),
+    "slice_position": (B,)}`` batches; ``valid`` is 1 on real image pixels, 0 on crop/pad padding.
 
     Args:
         bank: slices to sample from.
@@ -70,7 +81,7 @@ class PatchStream:
 
     def __next__(self) -> dict[str, torch.Tensor]:
         picks = self.bank.index[self.rng.integers(0, len(self.bank), self.batch_size)]
-        images, labels, positions = [], [], []
+        images, labels, positions, valid = [], [], [], []
         for v, z in picks:
             vol = self.bank.volumes[v]
             img = vol.image[z]
@@ -87,11 +98,13 @@ class PatchStream:
                 cy = int(self.rng.integers(size // 2, h - size // 2 + 1))
                 cx = int(self.rng.integers(size // 2, w - size // 2 + 1))
             images.append(_crop(img, cy, cx, size))
+            valid.append(_crop(self.bank.valid[v], cy, cx, size))
             if self.with_labels:
                 labels.append(_crop(lab, cy, cx, size))
             positions.append(z / max(1, vol.image.shape[0] - 1))
         batch = {"image": torch.from_numpy(np.stack(images))[:, None],
-                 "slice_position": torch.tensor(positions, dtype=torch.float32)}
+                 "slice_position": torch.tensor(positions, dtype=torch.float32),
+                 "valid": torch.from_numpy(np.stack(valid).astype(np.float32))[:, None]}
         if self.with_labels:
             batch["label"] = torch.from_numpy(np.stack(labels).astype(np.int64))
         return batch

@@ -121,6 +121,8 @@ def augment_batch(batch: dict[str, torch.Tensor], cfg: Config, gen: torch.Genera
     out["image"] = intensity_augment(affine_warp(batch["image"], theta), cfg.augment.intensity, gen)
     if "label" in batch:
         out["label"] = affine_warp(batch["label"][:, None].float(), theta, mode="nearest")[:, 0].long()
+    if "valid" in batch:  # pixels warped in from outside the image are invalid too
+        out["valid"] = affine_warp(batch["valid"], theta, mode="nearest")
     return out
 
 

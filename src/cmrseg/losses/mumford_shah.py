@@ -202,6 +202,12 @@ class MumfordShah:
     def __call__(self, outputs: dict[str, torch.Tensor], batch: dict[str, torch.Tensor]) -> torch.Tensor:
         probs = torch.softmax(outputs["logits"].float(), 1)
         image = batch["image"].float()
+        if "valid" in batch:  # padding is not image: it enters neither centroids nor residuals
+            valid = batch["valid"].float()
+            bias = _require(outputs, "bias", "model.params.bias_head: true").float() if self.use_bias else None
+            img = _shifted(image, self.shift_to_min) if self.use_bias else image
+            loss = ms_data_term(img, probs * valid, bias, self.eps) + self.tv_weight * tv_loss(probs)
+            return loss if bias is None else loss + self.bias_tv_weight * relative_tv_loss(bias)
         if not self.use_bias:
             return ms_piecewise_constant(image, probs, self.tv_weight, self.eps)
         bias = _require(outputs, "bias", "model.params.bias_head: true").float()
