@@ -258,3 +258,18 @@ def test_padding_outside_valid_mask_is_ignored() -> None:
     assert torch.allclose(la, lb)
     unmasked = term({"logits": logits}, {"image": b})
     assert unmasked > 10 * lb  # without the mask the padding dominates
+
+
+def test_nested_term_ignores_padding_too() -> None:
+    from cmrseg.losses.mumford_shah import MumfordShahNested
+
+    torch.manual_seed(1)
+    img = torch.rand(1, 1, 12, 12)
+    valid = torch.ones(1, 1, 12, 12)
+    valid[..., 9:, :] = 0
+    psi = torch.rand(1, 3, 12, 12)
+    term = MumfordShahNested(use_bias=False)
+    a, b = img.clone(), img.clone()
+    a[..., 9:, :], b[..., 9:, :] = -5.0, 50.0
+    assert torch.allclose(term({"psi": psi}, {"image": a, "valid": valid}),
+                          term({"psi": psi}, {"image": b, "valid": valid}))

@@ -243,10 +243,12 @@ class MumfordShahNested:
         phi = nested_to_classes(psi)
         image = batch["image"].float()
         loss = self.tv_weight * tv_loss(phi) + self.inclusion_weight * inclusion_penalty(psi)
+        data_phi = phi * batch["valid"].float() if "valid" in batch else phi  # padding is not image
         if not self.use_bias:
-            return loss + ms_data_term(image, phi, eps=self.eps)
+            return loss + ms_data_term(image, data_phi, eps=self.eps)
         bias = _require(outputs, "bias", "model.params.bias_head: true").float()
-        return loss + ms_bias(_shifted(image, self.shift_to_min), phi, bias, 0.0, self.bias_tv_weight, self.eps)
+        return loss + ms_bias(_shifted(image, self.shift_to_min), data_phi, bias, 0.0, self.bias_tv_weight,
+                              self.eps)
 
 
 @register_loss("class_floor")
