@@ -78,13 +78,15 @@ def evaluate(
     pred: Path = typer.Option(..., help="folder of predicted label maps"),
     gt: Path = typer.Option(..., help="folder of ground-truth label maps (searched recursively)"),
     out: Optional[Path] = typer.Option(None, help="write per_case.csv, summary.json, clinical.csv, agreement.json"),
+    match_clusters: bool = typer.Option(False, help="unsupervised clusterings: map cluster codes to classes "
+                                        "(Hungarian on pooled Dice) before scoring; report apart from raw"),
 ) -> None:
     """Dice, HD95 and ASSD (mm) per volume and structure, and clinical indices with their agreement."""
     from cmrseg.metrics import evaluate_folders
     from cmrseg.metrics.tables import render_table
 
     try:
-        result = evaluate_folders(pred, gt)
+        result = evaluate_folders(pred, gt, match_clusters=match_clusters)
     except CmrsegError as exc:
         _fail(exc)
     render_table(result)

@@ -269,9 +269,13 @@ def _assign_phases(rows: list[dict], notes: list[str]) -> None:
                 r["phase"] = "ED" if r["case_id"] == ed else "ES"
 
 
-def evaluate_folders(pred_dir: str | Path, gt_dir: str | Path) -> EvaluationResult:
+def evaluate_folders(pred_dir: str | Path, gt_dir: str | Path, match_clusters: bool = False) -> EvaluationResult:
     """Evaluate every prediction NIfTI in ``pred_dir`` against its GT in ``gt_dir`` (pairing, geometry and phase
     rules in the module docstring).
+
+    With ``match_clusters`` (unsupervised clusterings), predicted codes are first mapped to classes by the
+    best one-to-one assignment pooled over all pairs (:func:`cmrseg.metrics.clusters.match_clusters`); the
+    mapping is stored in ``result.extra["cluster_mapping"]`` and in the notes.
 
     Raises:
         InputError: a folder missing, no prediction matching any GT, duplicate names, a pred/GT shape mismatch
@@ -292,9 +296,18 @@ def evaluate_folders(pred_dir: str | Path, gt_dir: str | Path) -> EvaluationResu
                          "name predictions X.nii.gz for GT X.nii.gz, X_gt.nii.gz, X_manual.nii.gz or X_label.nii.gz")
     rows: list[dict] = []
     notes: list[str] = []
+    mapping = None
+    if match_clusters:
+        from cmrseg.metrics.clusters import match_clusters as _match
+
+        loaded = [(read_nifti(p, kind="label")[0], read_nifti(g, kind="label")[0]) for _, p, g in pairs]
+        mapping, _ = _match([a for a, _ in loaded], [b for _, b in loaded], n_clusters=4, n_classes=4)
+        notes.append(f"cluster -> class mapping (Hungarian, pooled Dice): {mapping.tolist()}")
     for name, pred_path, gt_path in pairs:
         gt, gt_spacing, _ = read_nifti(gt_path, kind="label")
         pred, pred_spacing, _ = read_nifti(pred_path, kind="label")
+        if mapping is not None:
+            pred = mapping[np.asarray(pred, dtype=np.int64)].astype(np.uint8)
         if not np.allclose(pred_spacing, gt_spacing, rtol=1e-3):
             notes.append(f"{name}: prediction spacing {pred_spacing} differs from GT {gt_spacing}; GT used")
         patient, phase = _patient_phase(name)
@@ -302,4 +315,7 @@ def evaluate_folders(pred_dir: str | Path, gt_dir: str | Path) -> EvaluationResu
     _assign_phases(rows, notes)
     missing = [str(gts[name]) for name in sorted(gts) if name not in preds]
     unmatched = [str(preds[name]) for name in sorted(preds) if name not in gts]
-    return _result(rows, missing, unmatched, notes)
+    result = _result(rows, missing, unmatched, notes)
+    if mapping is not None:
+        result.extra["cluster_mapping"] = mapping.tolist()
+    return result
