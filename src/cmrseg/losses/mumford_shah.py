@@ -83,7 +83,7 @@ def _check(image: torch.Tensor, maps: torch.Tensor, what: str = "probs") -> None
 
 
 def ms_data_term(image: torch.Tensor, probs: torch.Tensor, bias: torch.Tensor | None = None,
-                 eps: float = 1e-6) -> torch.Tensor:
+                 eps: float = 1e-6, valid: torch.Tensor | None = None) -> torch.Tensor:
     """Mumford-Shah data term ``sum_c sum_n mean_x |I_c(x) - b(x) c_{n,c}|^2 p_n(x)``, mean over the batch.
 
     Centroids are recomputed per image and image channel: ``c_n = sum I p_n / (sum p_n + eps)`` without a
@@ -96,8 +96,12 @@ def ms_data_term(image: torch.Tensor, probs: torch.Tensor, bias: torch.Tensor | 
         probs: (N, K, H, W) soft class maps (softmax outputs, or the nested ``phi``).
         bias: optional (N, 1, H, W) or (N, C_in, H, W) multiplicative bias field ``b``.
         eps: added to the centroid denominators.
+        valid: optional (N, 1, H, W) mask; pixels with 0 (crop/pad padding) enter neither centroids nor
+            residuals.
     """
     _check(image, probs)
+    if valid is not None:
+        probs = probs * valid
     img = image[:, :, None]  # (N, C_in, 1, H, W)
     p = probs[:, None]  # (N, 1, K, H, W)
     if bias is None:
@@ -112,7 +116,7 @@ def ms_data_term(image: torch.Tensor, probs: torch.Tensor, bias: torch.Tensor | 
 
 
 def ms_piecewise_constant(image: torch.Tensor, probs: torch.Tensor, tv_weight: float = 0.0,
-                          eps: float = 1e-6) -> torch.Tensor:
+                          eps: float = 1e-6, valid: torch.Tensor | None = None) -> torch.Tensor:
     """Kim & Ye's piecewise-constant MS loss: :func:`ms_data_term` + ``tv_weight`` * sum_n TV(p_n).
 
     Example:
@@ -121,17 +125,17 @@ def ms_piecewise_constant(image: torch.Tensor, probs: torch.Tensor, tv_weight: f
         >>> round(float(ms_piecewise_constant(img, probs, tv_weight=0.1)), 6)  # data 0 + 0.1 * 2 * (1 / 1)
         0.2
     """
-    return ms_data_term(image, probs, eps=eps) + tv_weight * tv_loss(probs)
+    return ms_data_term(image, probs, eps=eps, valid=valid) + tv_weight * tv_loss(probs)
 
 
 def ms_bias(image: torch.Tensor, probs: torch.Tensor, bias: torch.Tensor, tv_weight: float = 0.0,
-            bias_tv_weight: float = 0.0, eps: float = 1e-6) -> torch.Tensor:
+            bias_tv_weight: float = 0.0, eps: float = 1e-6, valid: torch.Tensor | None = None) -> torch.Tensor:
     """Bias-field MS loss (Kim & Ye, Sec. on bias correction): data term ``|I - b c_n|^2 p_n`` with
     ``c_n = sum I b p_n / sum b^2 p_n``, + ``tv_weight`` * sum_n TV(p_n) + ``bias_tv_weight`` * TV(b / mean b).
 
     ``image`` is used as given (see ``shift_to_min`` of the registered terms for z-scored images).
     """
-    return (ms_data_term(image, probs, bias, eps) + tv_weight * tv_loss(probs)
+    return (ms_data_term(image, probs, bias, eps, valid) + tv_weight * tv_loss(probs)
             + bias_tv_weight * relative_tv_loss(bias, eps))
 
 
@@ -202,17 +206,12 @@ class MumfordShah:
     def __call__(self, outputs: dict[str, torch.Tensor], batch: dict[str, torch.Tensor]) -> torch.Tensor:
         probs = torch.softmax(outputs["logits"].float(), 1)
         image = batch["image"].float()
-        if "valid" in batch:  # padding is not image: it enters neither centroids nor residuals
-            valid = batch["valid"].float()
-            bias = _require(outputs, "bias", "model.params.bias_head: true").float() if self.use_bias else None
-            img = _shifted(image, self.shift_to_min) if self.use_bias else image
-            loss = ms_data_term(img, probs * valid, bias, self.eps) + self.tv_weight * tv_loss(probs)
-            return loss if bias is None else loss + self.bias_tv_weight * relative_tv_loss(bias)
+        valid = batch.get("valid")  # padding is not image: it enters neither centroids nor residuals
         if not self.use_bias:
-            return ms_piecewise_constant(image, probs, self.tv_weight, self.eps)
+            return ms_piecewise_constant(image, probs, self.tv_weight, self.eps, valid)
         bias = _require(outputs, "bias", "model.params.bias_head: true").float()
         return ms_bias(_shifted(image, self.shift_to_min), probs, bias, self.tv_weight, self.bias_tv_weight,
-                       self.eps)
+                       self.eps, valid)
 
 
 @register_loss("ms_nested")
@@ -243,12 +242,12 @@ class MumfordShahNested:
         phi = nested_to_classes(psi)
         image = batch["image"].float()
         loss = self.tv_weight * tv_loss(phi) + self.inclusion_weight * inclusion_penalty(psi)
-        data_phi = phi * batch["valid"].float() if "valid" in batch else phi  # padding is not image
+        valid = batch.get("valid")  # padding is not image
         if not self.use_bias:
-            return loss + ms_data_term(image, data_phi, eps=self.eps)
+            return loss + ms_data_term(image, phi, eps=self.eps, valid=valid)
         bias = _require(outputs, "bias", "model.params.bias_head: true").float()
-        return loss + ms_bias(_shifted(image, self.shift_to_min), data_phi, bias, 0.0, self.bias_tv_weight,
-                              self.eps)
+        return loss + ms_bias(_shifted(image, self.shift_to_min), phi, bias, 0.0, self.bias_tv_weight,
+                              self.eps, valid)
 
 
 @register_loss("class_floor")

@@ -297,15 +297,15 @@ def evaluate_folders(pred_dir: str | Path, gt_dir: str | Path, match_clusters: b
     rows: list[dict] = []
     notes: list[str] = []
     mapping = None
-    if match_clusters:
+    loaded = ((name, read_nifti(p, kind="label"), read_nifti(g, kind="label"), p, g) for name, p, g in pairs)
+    if match_clusters:  # needs every pair before scoring any: read once, keep in memory
         from cmrseg.metrics.clusters import match_clusters as _match
 
-        loaded = [(read_nifti(p, kind="label")[0], read_nifti(g, kind="label")[0]) for _, p, g in pairs]
-        mapping, _ = _match([a for a, _ in loaded], [b for _, b in loaded], n_clusters=4, n_classes=4)
+        loaded = list(loaded)
+        mapping, _ = _match([pr[0] for _, pr, _, _, _ in loaded], [gt[0] for _, _, gt, _, _ in loaded],
+                            n_clusters=4, n_classes=4)
         notes.append(f"cluster -> class mapping (Hungarian, pooled Dice): {mapping.tolist()}")
-    for name, pred_path, gt_path in pairs:
-        gt, gt_spacing, _ = read_nifti(gt_path, kind="label")
-        pred, pred_spacing, _ = read_nifti(pred_path, kind="label")
+    for name, (pred, pred_spacing, _), (gt, gt_spacing, _), pred_path, gt_path in loaded:
         if mapping is not None:
             pred = mapping[np.asarray(pred, dtype=np.int64)].astype(np.uint8)
         if not np.allclose(pred_spacing, gt_spacing, rtol=1e-3):
