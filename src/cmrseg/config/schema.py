@@ -16,6 +16,13 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class ExtraLabelsConfig(_Strict):
+    """A data stream whose labels come from a folder of ``<case_id>.nii.gz`` maps (pseudo/propagated labels)."""
+
+    labels_dir: str = Field(..., description="folder of label maps on each case's own grid (4 = ignore)")
+    pool: str = Field("unlabelled", description="which cases of the split it labels: unlabelled | labelled | train")
+
+
 class DataConfig(_Strict):
     root: str = Field("../shared/data/acdc", description="dataset folder (any supported layout)")
     layout: str | None = Field(None, description="force a layout instead of auto-detection")
@@ -27,6 +34,8 @@ class DataConfig(_Strict):
     foreground_p: float = 0.67
     stream_batch: dict[str, int] = Field(default_factory=dict,
                                          description="batch size per stream, e.g. {images: 8}; default optim.batch_size")
+    extra_labels: dict[str, ExtraLabelsConfig] = Field(
+        default_factory=dict, description="extra labelled streams by name, e.g. {pseudo: {labels_dir: ...}}")
 
 
 class TermConfig(_Strict):
@@ -72,6 +81,7 @@ class TrainConfig(_Strict):
     val_batch: int = 4
     max_minutes: float | None = Field(None, description="stop early (safely, with a checkpoint) after this")
     progress: bool = True
+    init_from: str | None = Field(None, description="initialise the weights from this checkpoint (fine-tuning)")
     channels_last: bool = Field(True, description="NHWC memory format: ~1.2x faster CPU training (oneDNN)")
 
 

@@ -21,6 +21,7 @@ from tqdm.auto import tqdm
 from cmrseg.config.load import dump_config
 from cmrseg.config.schema import Config
 from cmrseg.data.cache import PreprocessedCache
+from cmrseg.data.extra_labels import attach_labels
 from cmrseg.data.preprocess import Preprocessed
 from cmrseg.data.splits import Split, make_split
 from cmrseg.data.streams import PatchStream, SliceBank
@@ -60,10 +61,20 @@ def build_data(cfg: Config, method: Method) -> TrainingData:
     cache = PreprocessedCache(cfg.data.cache_dir, cfg.data.preprocess)
     pools = {"labelled": (split.labelled, True), "unlabelled": (split.unlabelled, False),
              "images": (split.labelled + split.unlabelled, False)}
+    train_refs = {"labelled": split.labelled, "unlabelled": split.unlabelled, "train": split.labelled + split.unlabelled}
+    for name, extra in cfg.data.extra_labels.items():  # pseudo-labels, propagated labels, ...
+        if extra.pool not in train_refs:
+            raise ConfigError(f"data.extra_labels.{name}.pool must be one of {sorted(train_refs)}, not {extra.pool!r}")
+        pools[name] = (attach_labels(train_refs[extra.pool], extra.labels_dir), True)
     streams: dict[str, PatchStream] = {}
     for i, name in enumerate(sorted(method.streams)):
+        custom = method.build_stream(name, split, cache, cfg)
+        if custom is not None:
+            streams[name] = custom
+            continue
         if name not in pools:
-            raise ConfigError(f"method '{method.name}' needs stream '{name}'; available: {sorted(pools)}")
+            raise ConfigError(f"method '{method.name}' needs stream '{name}'; available: {sorted(pools)} "
+                              "(add labelled folders under data.extra_labels)")
         refs_s, with_label = pools[name]
         if not refs_s:
             raise ConfigError(f"stream '{name}' is empty for this split ({split.describe()})")
@@ -127,7 +138,16 @@ def augment_batch(batch: dict[str, torch.Tensor], cfg: Config, gen: torch.Genera
 
 
 def train(cfg: Config, resume: bool = False) -> Path:
-    """Train ``cfg`` and return the run folder (config.yaml, history.csv, tb/, checkpoints/)."""
+    """Train ``cfg`` and return the run folder (config.yaml, history.csv, tb/, checkpoints/).
+
+    Methods trained in rounds (self-training) are driven by :func:`cmrseg.engine.rounds.train_rounds`,
+    which calls back here once per round.
+    """
+    method = create_method(cfg.method)
+    if getattr(method, "rounds", 0) and "round" not in cfg.method.params:
+        from cmrseg.engine.rounds import train_rounds
+
+        return train_rounds(cfg, resume)
     torch.set_num_threads(cfg.train.threads)
     seed_everything(cfg.train.seed)
     run_dir = Path(cfg.train.out_dir) / cfg.train.name
@@ -138,9 +158,11 @@ def train(cfg: Config, resume: bool = False) -> Path:
     run_dir.mkdir(parents=True, exist_ok=True)
     dump_config(cfg, run_dir / "config.yaml")
 
-    method = create_method(cfg.method)
     data = build_data(cfg, method)
     model = create_model(cfg.model)
+    if cfg.train.init_from and not (resume and last.exists()):
+        model.load_state_dict(load_checkpoint(cfg.train.init_from)["model_state"])
+        console.print(f"[bold]init[/] weights from {cfg.train.init_from}")
     if cfg.train.channels_last:
         model = model.to(memory_format=torch.channels_last)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.optim.lr, weight_decay=cfg.optim.weight_decay)
@@ -183,7 +205,9 @@ def train(cfg: Config, resume: bool = False) -> Path:
     for it in bar:
         for group in opt.param_groups:
             group["lr"] = cfg.optim.lr * lr_factor(it, cfg, elapsed())
-        batches = {k: augment_batch(next(s), cfg, gen) for k, s in data.streams.items()}
+        # streams with ``augment = False`` (e.g. paired registration slices) augment their own batches
+        batches = {k: augment_batch(next(s), cfg, gen) if getattr(s, "augment", True) else next(s)
+                   for k, s in data.streams.items()}
         loss, logs = method.training_step(model, batches, it)
         if not torch.isfinite(loss):
             raise RuntimeError(f"loss became {float(loss)} at iteration {it}; lower optim.lr or check the data")
@@ -201,9 +225,10 @@ def train(cfg: Config, resume: bool = False) -> Path:
             row["lr"] = opt.param_groups[0]["lr"]
             row["minutes"] = elapsed()
             if data.val:
-                row.update(validate(model, data.val, cfg.train.val_batch))
-                if row["val/dice_mean"] > best:
-                    best = row["val/dice_mean"]
+                row.update(method.validate(model, data.val, cfg.train.val_batch)
+                           or validate(model, data.val, cfg.train.val_batch))
+                if row[method.selection_metric] > best:
+                    best = row[method.selection_metric]
                     save(ckpt_dir / "best.pt", it + 1)
             else:
                 save(ckpt_dir / "best.pt", it + 1)

@@ -40,6 +40,7 @@ class Method:
 
     name = "base"
     default_terms: tuple[dict[str, Any], ...] = ()
+    selection_metric = "val/dice_mean"  # key of the validation dict that picks best.pt (higher is better)
 
     def __init__(self, cfg: MethodConfig) -> None:
         raw = cfg.terms if cfg.terms is not None else [TermConfig(**t) for t in self.default_terms]
@@ -51,6 +52,14 @@ class Method:
     def streams(self) -> set[str]:
         """Names of the data streams this method consumes."""
         return {t.stream for t in self.terms}
+
+    def build_stream(self, name: str, split: Any, cache: Any, cfg: Any) -> Any | None:
+        """Hook: a stream this method builds itself (e.g. image pairs); ``None`` = the engine's pools."""
+        return None
+
+    def validate(self, model: nn.Module, val: list, batch: int) -> dict[str, float] | None:
+        """Hook: validation metrics for model selection; ``None`` = the engine's 3D segmentation Dice."""
+        return None
 
     def training_step(self, model: nn.Module, batches: dict[str, dict[str, torch.Tensor]],
                       iteration: int) -> tuple[torch.Tensor, dict[str, float]]:
@@ -73,7 +82,7 @@ def create_method(cfg: MethodConfig) -> Method:
 
 
 def _register_builtins() -> None:
-    from cmrseg.methods import mumford_shah, supervised  # noqa: F401
+    from cmrseg.methods import mumford_shah, registration, self_training, supervised  # noqa: F401
 
 
 def available_methods() -> list[str]:
