@@ -64,7 +64,7 @@ def mscmr(tmp_path: Path) -> Path:
     """MS-CMRSeg copy: train/ with scribbles (subject2, subject13), val/ with manual labels (subject1)."""
     root = tmp_path / "mscmr"
     for sid in ("subject2", "subject13"):
-        write_nii(root / "train" / sid / f"{sid}_DE.nii.gz", image(), dtype=np.int16)
+        write_nii(root / "train" / sid / f"{sid}_DE.nii.gz", image() * 1000, dtype=np.int16)  # not all 0
         write_nii(root / "train" / sid / f"{sid}_DE_scribble.nii.gz", label(codes=(4, 1, 2, 3)), dtype=np.uint16)
     write_nii(root / "val" / "subject1" / "subject1_DE.nii.gz", image() * 1000, dtype=np.int16)
     write_nii(root / "val" / "subject1" / "subject1_DE_manual.nii.gz", label(codes=(0, 200, 500, 600)),

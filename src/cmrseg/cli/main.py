@@ -74,6 +74,43 @@ def predict(
 
 
 @app.command()
+def cohort(
+    input: Path = typer.Argument(..., help="dataset folder (any layout, or a tree of NIfTI / DICOM series) or "
+                                 "manifest CSV with columns case_id,image[,label,patient,phase]"),
+    output: Path = typer.Option(..., "-o", "--output", help="folder: labels/, records/, results and subjects "
+                                ".csv/.parquet"),
+    checkpoint: Path = typer.Option(..., "-c", "--checkpoint", help="checkpoint (runs/<name>/checkpoints/best.pt)"),
+    data_root: list[Path] = typer.Option([], "--data-root", help="folder every case file must lie in (repeatable); "
+                                         "manifest default: the manifest's folder"),
+    address: Optional[str] = typer.Option(None, help="join a running Ray cluster ('auto', 'ray://head:10001'); "
+                                          "default: Ray on this machine, all cores"),
+    workers: Optional[int] = typer.Option(None, min=1, help="model replicas (default: one per core); each uses "
+                                          "cores/workers torch threads"),
+    chunk: int = typer.Option(4, min=1, help="cases per request to a worker; their slices share network batches"),
+    slice_batch: Optional[int] = typer.Option(None, min=1, help="slices per network batch (default 2, fastest "
+                                              "on CPU; raise on GPU)"),
+    layout: Optional[str] = typer.Option(None, help="force a dataset layout (acdc, mscmr, mnms, nnunet, pairs)"),
+    no_postprocess: bool = typer.Option(False, help="skip largest-component / hole filling"),
+) -> None:
+    """Segment a whole cohort on Ray: resumable (re-run the same command), failures recorded per case, tables
+    with volumes, clinical indices, QC flags and provenance. Exit status 1 if any case failed."""
+    from cmrseg.inference.cohort import run_cohort
+
+    try:
+        s = run_cohort(input, output, checkpoint, data_roots=data_root, layout=layout, workers=workers, chunk=chunk,
+                       slice_batch=slice_batch, postprocess=not no_postprocess, address=address)
+    except CmrsegError as exc:
+        _fail(exc)
+    console.print(f"{s.n_cases} case(s): {s.n_skipped} already done, {s.n_processed} processed "
+                  f"({s.workers} worker(s) x {s.threads} thread(s)), {s.n_failed} failed; tables {escape(str(output))}"
+                  "/results.csv, subjects.csv (+ .parquet)")
+    for case_id, err in s.failed:
+        console.print(f"[red]failed[/] {escape(case_id)}: {escape(err)}")
+    if s.failed:
+        raise typer.Exit(1)
+
+
+@app.command()
 def evaluate(
     pred: Path = typer.Option(..., help="folder of predicted label maps"),
     gt: Path = typer.Option(..., help="folder of ground-truth label maps (searched recursively)"),
@@ -96,14 +133,22 @@ def evaluate(
 
 
 @app.command()
-def report(run_dir: Path = typer.Argument(..., help="a run folder written by `cmrseg train` / `cmrseg run`")) -> None:
-    """Write RUN_DIR/report.html (overlays, training curves, metric tables)."""
+def report(
+    run_dir: Path = typer.Argument(..., help="a run folder written by `cmrseg train` / `cmrseg run`"),
+    data: Optional[Path] = typer.Option(None, help="dataset folder with images + GT for the slice viewers "
+                                        "(default: data.root of RUN_DIR/config.yaml)"),
+    max_cases: int = typer.Option(20, min=0, help="slice viewers for at most this many predicted volumes"),
+) -> None:
+    """Write RUN_DIR/report.html: one self-contained page (slice viewers, sortable metric tables, agreement
+    plots, training curves)."""
     from cmrseg.report import write_report
 
     try:
-        path = write_report(run_dir)
+        path = write_report(run_dir, data_root=data, max_cases=max_cases)
     except CmrsegError as exc:
         _fail(exc)
+    size_mb = path.stat().st_size / 1e6
+    console.print(f"report {escape(str(path))} ({size_mb:.1f} MB)")
     typer.echo(str(path))
 
 
@@ -122,6 +167,33 @@ def run(
     except CmrsegError as exc:
         _fail(exc)
     typer.echo(str(run_dir))
+
+
+@app.command()
+def propagate(
+    input: Path = typer.Argument(..., help="dataset folder (ED<->ES of each patient) or a 4D cine NIfTI file"),
+    output: Path = typer.Option(..., "-o", "--output", help="folder for <target case_id>.nii.gz label maps"),
+    registrator: Optional[str] = typer.Option(None, "-r", "--registrator",
+                                              help="identity | demons | learned (default: learned with -c, else demons)"),
+    checkpoint: Optional[Path] = typer.Option(None, "-c", "--checkpoint", help="vxm-2d checkpoint (learned)"),
+    direction: str = typer.Option("ed2es", help="ed2es | es2ed | both (dataset input)"),
+    split: Optional[str] = typer.Option(None, help="only patients of this split (train / val)"),
+    all_frames: bool = typer.Option(False, help="source phase -> every frame of each patient's 4D cine"),
+    label: Optional[Path] = typer.Option(None, help="4D file input: label map of the labelled frame"),
+    frame: Optional[int] = typer.Option(None, help="4D file input: 0-based time index of the labelled frame"),
+    mask_folding: bool = typer.Option(False, help="set pixels where the deformation folds to 4 (ignore)"),
+    min_confidence: float = typer.Option(0.0, help="set pixels with warped top probability below this to 4"),
+) -> None:
+    """Propagate label maps across the cardiac cycle by registration (written on each target's own grid)."""
+    from cmrseg.registration.propagate import propagate_path
+
+    try:
+        done = propagate_path(input, output, registrator, checkpoint, label, frame, direction=direction,
+                              split=split, all_frames=all_frames, mask_folding=mask_folding,
+                              min_confidence=min_confidence)
+    except CmrsegError as exc:
+        _fail(exc)
+    console.print(f"wrote {len(done)} propagated label map(s) to {output}")
 
 
 @app.command()

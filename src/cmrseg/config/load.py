@@ -19,12 +19,21 @@ def deep_merge(base: dict, update: dict) -> dict:
     return out
 
 
+def _safe_yaml(text: str, where: str) -> Any:
+    """Parse YAML with ``safe_load``: plain data only; tags such as ``!!python/object`` are refused, never run."""
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        tag = " (tags that construct Python objects are not allowed in configs)" if "python/" in str(exc) else ""
+        raise ConfigError(f"{where}: invalid YAML{tag}:\n{exc}") from exc
+
+
 def parse_override(item: str) -> dict:
     """``"optim.lr=1e-3"`` -> ``{"optim": {"lr": 0.001}}`` (value parsed as YAML, so lists/numbers work)."""
     if "=" not in item:
         raise ConfigError(f"override '{item}' must look like key.sub=value")
     key, raw = item.split("=", 1)
-    value: Any = yaml.safe_load(raw)
+    value: Any = _safe_yaml(raw, f"override '{item}'")
     for part in reversed(key.strip().split(".")):
         value = {part: value}
     return value
@@ -35,9 +44,13 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
     raw: dict = {}
     if path is not None:
         p = Path(path)
-        if not p.exists():
-            raise ConfigError(f"{p}: config file does not exist")
-        raw = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
+        if not p.is_file():
+            raise ConfigError(f"{p}: config file does not exist" if not p.exists() else f"{p}: config is not a file")
+        try:
+            text = p.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{p}: cannot read the config as UTF-8 text ({type(exc).__name__}: {exc})") from exc
+        raw = _safe_yaml(text, str(p)) or {}
         if not isinstance(raw, dict):
             raise ConfigError(f"{p}: config must be a YAML mapping")
     for item in overrides or []:

@@ -7,6 +7,7 @@ Saved with ``torch.save`` as plain dicts of tensors and JSON-like values, so the
 from __future__ import annotations
 
 import os
+import pickle
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -25,21 +26,39 @@ def save_checkpoint(path: str | Path, model: nn.Module, config: dict[str, Any], 
     payload = {"format": "cmrseg-checkpoint-v1", "model_state": model.state_dict(), "config": config, **extra}
     fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
     os.close(fd)
-    torch.save(payload, tmp)
-    os.replace(tmp, path)
+    try:
+        torch.save(payload, tmp)
+        os.replace(tmp, path)
+    except BaseException:  # no half-written file left behind (disk full, interrupt)
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
-        raise InputError("checkpoint file does not exist", path, "pass runs/<name>/checkpoints/best.pt")
+        raise InputError("checkpoint file does not exist" if not path.exists() else "checkpoint path is not a file",
+                         path, "pass runs/<name>/checkpoints/best.pt")
+    if path.stat().st_size == 0:
+        raise InputError("checkpoint file is empty (0 bytes)", path, "re-copy it or pass another checkpoint")
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - any failure here means an unusable file
-        raise InputError(f"cannot load checkpoint ({type(exc).__name__}: {exc})", path,
-                         "use a checkpoint written by cmrseg") from exc
+        msg = str(exc)
+        if isinstance(exc, pickle.UnpicklingError) and ("Unsupported" in msg or "Weights only" in msg):
+            # weights_only refused a global (class/function) that is not a tensor or plain value
+            detail = next((ln.strip().split(". Please")[0] for ln in msg.splitlines() if "Unsupported" in ln),
+                          type(exc).__name__)
+            raise InputError("checkpoint holds pickled Python objects other than tensors and plain values; refused "
+                             "without running them, because unpickling them could execute arbitrary code "
+                             f"({detail})", path, "use a checkpoint written by cmrseg; never load untrusted .pt "
+                             "files with weights_only=False") from exc
+        raise InputError(f"cannot load checkpoint: not a PyTorch checkpoint, or corrupt or truncated "
+                         f"({type(exc).__name__}: {msg.splitlines()[0][:200] if msg else ''})", path,
+                         "use a checkpoint written by cmrseg (runs/<name>/checkpoints/best.pt); re-copy it") from exc
     if not isinstance(ckpt, dict) or ckpt.get("format") != "cmrseg-checkpoint-v1":
-        raise InputError("not a cmrseg checkpoint (missing format tag)", path)
+        raise InputError("not a cmrseg checkpoint (missing format tag)", path,
+                         "pass a checkpoint written by `cmrseg train` (runs/<name>/checkpoints/best.pt)")
     return ckpt
 
 

@@ -85,21 +85,32 @@ def _frame_refs(pdir: Path, frames: dict[str, int], split: str | None, meta: dic
 
 def _list_copy(root: Path) -> list[CaseRef]:
     csv_path = root / CSV_NAME
-    with open(csv_path, newline="", encoding="utf-8-sig") as fh:
-        rows = list(csv.DictReader(fh))
+    try:
+        with open(csv_path, newline="", encoding="utf-8-sig") as fh:
+            rows = list(csv.DictReader(fh))
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise InputError(f"{CSV_NAME} is not a readable UTF-8 CSV file ({type(exc).__name__}: {exc})", csv_path,
+                         "save it as comma-separated UTF-8 text") from exc
     need = {"patient", "ed_frame", "es_frame"}
     if not rows or not need <= set(rows[0]):
-        raise InputError(f"{CSV_NAME} must have columns {sorted(need)} (and optionally split, group)", csv_path)
+        raise InputError(f"{CSV_NAME} must have columns {sorted(need)} (and optionally split, group)", csv_path,
+                         "write a header line such as 'patient,split,group,ed_frame,es_frame' and one row per patient")
     refs = []
-    for row in rows:
-        pdir = root / row["patient"].strip()
+    for line, row in enumerate(rows, start=2):
+        patient = (row.get("patient") or "").strip()
+        if not patient or "/" in patient or "\\" in patient or patient in (".", ".."):
+            raise InputError(f"line {line}: patient id {patient!r} is empty or not a plain folder name", csv_path,
+                             "give the patient folder name, e.g. patient001")
+        pdir = root / patient
         if not pdir.is_dir():
             raise InputError(f"patient folder {pdir.name} listed in {CSV_NAME} does not exist", csv_path,
                              "add the folder or remove its row")
         try:
             frames = {"ED": int(row["ed_frame"]), "ES": int(row["es_frame"])}
-        except ValueError as exc:
-            raise InputError(f"ed_frame/es_frame of {pdir.name} are not integers", csv_path) from exc
+        except (TypeError, ValueError) as exc:
+            raise InputError(f"line {line}: ed_frame/es_frame of {pdir.name} are not integers "
+                             f"({row.get('ed_frame')!r}, {row.get('es_frame')!r})", csv_path,
+                             "give 1-based frame numbers, e.g. 1 and 12") from exc
         split = (row.get("split") or "").strip() or None
         meta = {"group": (row.get("group") or "").strip() or None}
         refs += _frame_refs(pdir, frames, split, meta, require=True, where=csv_path)

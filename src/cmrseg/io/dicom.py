@@ -21,6 +21,7 @@ from pydicom.errors import InvalidDicomError
 from cmrseg.data.case import Case
 from cmrseg.errors import InputError
 from cmrseg.io.base import CaseRef, check_folder, finalize_refs
+from cmrseg.io.nifti import check_image_values, voxel_limit
 
 log = logging.getLogger(__name__)
 
@@ -208,7 +209,8 @@ def read_dicom_series(folder: str | Path, time_index: int | None = None, series_
 
     Raises:
         InputError: no/ambiguous series, missing geometry tags, zero PixelSpacing, missing slices, mixed
-            orientations, or a cine without ``time_index``.
+            orientations, a cine without ``time_index``, more voxels than
+            :func:`cmrseg.io.nifti.voxel_limit`, or a constant / NaN image.
     """
     folder = Path(folder)
     if not folder.is_dir():
@@ -228,6 +230,11 @@ def read_dicom_series(folder: str | Path, time_index: int | None = None, series_
         raise InputError(f"time index {t} outside 0..{n_frames - 1}", folder)
     step = _slice_step(folder, positions, slices[0].ds)
     chosen = [g[t] for g in groups]
+    n_voxels, limit = len(chosen) * slices[0].shape[0] * slices[0].shape[1], voxel_limit()
+    if n_voxels > limit:  # refused before SimpleITK allocates anything
+        raise InputError(f"the headers claim {len(chosen)} slices of {slices[0].shape} = {n_voxels:,} voxels, more "
+                         f"than the limit of {limit:,}", folder,
+                         "check the series; crop a genuinely larger one, or raise CMRSEG_MAX_VOXELS")
     reader = sitk.ImageSeriesReader()
     reader.SetFileNames([str(s.path) for s in chosen])
     try:
@@ -237,6 +244,7 @@ def read_dicom_series(folder: str | Path, time_index: int | None = None, series_
     except RuntimeError as exc:
         raise InputError(f"cannot decode the DICOM pixel data ({exc})", folder,
                          "convert the series to NIfTI (e.g. with dcm2niix)") from exc
+    check_image_values(image, folder)
     row_sp, col_sp = slices[0].pixel_spacing  # type: ignore[misc]
     spacing = (step, row_sp, col_sp)
     ds = slices[0].ds

@@ -16,7 +16,8 @@ from cmrseg.data.case import Case, validate_label
 from cmrseg.errors import InputError
 from cmrseg.io.base import CaseRef
 from cmrseg.io.dicom import has_dicom_files, is_dicom_file, read_dicom_series
-from cmrseg.io.nifti import is_nifti, load_nifti_image, read_nifti, spacing_from_header, strip_nifti_suffix
+from cmrseg.io.nifti import (check_image_values, is_nifti, load_nifti_image, read_nifti, spacing_from_header,
+                              strip_nifti_suffix)
 
 log = logging.getLogger(__name__)
 
@@ -38,9 +39,7 @@ def read_nifti_frame(path: str | Path, time_index: int, kind: str = "image") -> 
     arr = np.ascontiguousarray(np.transpose(data[..., time_index], (2, 1, 0)))
     if kind == "image":
         arr = arr.astype(np.float32)
-        if not np.all(np.isfinite(arr)):
-            raise InputError(f"image frame {time_index} contains {int((~np.isfinite(arr)).sum())} NaN/Inf voxels",
-                             path, "repair the image (NaN/Inf are not valid intensities)")
+        check_image_values(arr, path, f"image frame {time_index}")
     return arr, (sz, sy, sx), img.affine.copy()
 
 
@@ -72,13 +71,33 @@ def _read_image(ref: CaseRef) -> tuple[Volume, dict]:
     return read_nifti(path, "image"), {}
 
 
+def check_same_grid(image_affine: np.ndarray, label_affine: np.ndarray, shape_zyx: tuple[int, ...],
+                    spacing_zyx: tuple[float, ...], path: str | Path | None) -> None:
+    """Raise unless a label map's affine puts its voxels where the image's voxels are (same grid).
+
+    Compares where both affines place the 8 corner voxels of the ``(z, y, x)`` grid; more than half the
+    smallest voxel size apart (a flip, a shift, another orientation) means the label is misaligned.
+    """
+    nz, ny, nx = shape_zyx
+    corners = np.array([[i, j, k, 1.0] for i in (0, nx - 1) for j in (0, ny - 1) for k in (0, nz - 1)]).T
+    shift = float(np.linalg.norm(((np.asarray(label_affine) - np.asarray(image_affine)) @ corners)[:3], axis=0).max())
+    tol = 0.5 * min(spacing_zyx)
+    if not shift <= tol:
+        raise InputError(f"label map is not on the image's voxel grid: its affine differs from the image's and moves "
+                         f"voxels by up to {shift:.2f} mm (tolerance {tol:.2f} mm, half a voxel)", path,
+                         "give the label map saved with this image's header, or resample it onto the image grid "
+                         "with nearest-neighbour interpolation")
+
+
 def _read_label(ref: CaseRef, path: Path, image: Volume, scribble: bool) -> np.ndarray:
     if ref.time_index is not None and not Path(ref.image_path).is_dir():
-        label, spacing, _ = read_nifti_frame(path, ref.time_index, "label")
+        label, spacing, affine = read_nifti_frame(path, ref.time_index, "label")
     else:
-        label, spacing, _ = read_nifti(path, "label")
-    if label.shape == image[0].shape and not np.allclose(spacing, image[1], rtol=1e-2):
-        log.warning("%s: label spacing %s differs from image spacing %s", path, spacing, image[1])
+        label, spacing, affine = read_nifti(path, "label")
+    if label.shape == image[0].shape:
+        if not np.allclose(spacing, image[1], rtol=1e-2):
+            log.warning("%s: label spacing %s differs from image spacing %s", path, spacing, image[1])
+        check_same_grid(image[2], affine, label.shape, image[1], path)
     if ref.label_map is not None:
         label = remap_labels(label, ref.label_map, path)
     return validate_label(label, image[0].shape, path, allow_unannotated=scribble)
@@ -125,6 +144,9 @@ def read_volume(path: str | Path, time_index: int | None = None) -> Case:
     if not path.exists():
         raise InputError("file or folder does not exist", path, "check the path")
     if path.is_dir():
+        if is_nifti(path.name):
+            raise InputError("expected a NIfTI file, found a folder with a NIfTI name", path,
+                             "give the .nii/.nii.gz file itself (or a DICOM series folder)")
         if not any(path.iterdir()):
             raise InputError("folder is empty", path, "give a NIfTI file or a folder holding a DICOM series")
         if not has_dicom_files(path):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gzip
 import os
+import struct
 import tempfile
 import zlib
 from pathlib import Path
@@ -20,6 +21,14 @@ from nibabel.openers import ImageOpener
 from cmrseg.errors import InputError
 
 NIFTI_SUFFIXES = (".nii.gz", ".nii")
+
+#: Largest volume read, in voxels over all dimensions (a 4D cine counts whole): 2**28 (~268 million voxels,
+#: 1 GiB as float32). Cardiac volumes are far smaller (ACDC frame ~0.7 M, M&Ms 4D cine ~25 M); a header
+#: claiming more is corrupt or hostile and is refused *before* any voxel is allocated. Override with the
+#: environment variable ``CMRSEG_MAX_VOXELS`` for genuinely larger data.
+MAX_VOXELS = 2**28
+_GZIP_MAGIC = b"\x1f\x8b"
+_NIFTI_HEADER_SIZES = (348, 540)  # sizeof_hdr of NIfTI-1 and NIfTI-2, the first 4 bytes of every header
 
 
 def is_nifti(path: str | Path) -> bool:
@@ -33,30 +42,122 @@ def strip_nifti_suffix(name: str) -> str:
     return name
 
 
+def voxel_limit() -> int:
+    """The largest number of voxels a file may hold: :data:`MAX_VOXELS` or ``$CMRSEG_MAX_VOXELS``."""
+    raw = os.environ.get("CMRSEG_MAX_VOXELS", "").strip()
+    if not raw:
+        return MAX_VOXELS
+    try:
+        return int(float(raw))
+    except ValueError:
+        raise InputError(f"environment variable CMRSEG_MAX_VOXELS={raw!r} is not a number", None,
+                         "set it to a voxel count such as 500000000, or unset it") from None
+
+
+def _check_signature(path: Path) -> None:
+    """Cheap first check of a ``.nii``/``.nii.gz`` file: gzip magic and the NIfTI header-size field.
+
+    Catches text or other files named ``.nii.gz`` with a message that says what the file is instead.
+    """
+    with open(path, "rb") as fh:
+        head = fh.read(16)
+    if path.name.lower().endswith(".gz"):
+        if head[:2] != _GZIP_MAGIC:
+            looks = "it looks like a text file" if _is_text(head) else f"it starts with {head[:8]!r}"
+            raise InputError(f"file is named .nii.gz but is not gzip-compressed ({looks})", path,
+                             "if it is an uncompressed NIfTI, rename it to .nii; otherwise re-export the volume")
+        try:
+            with gzip.open(path, "rb") as fh:
+                head = fh.read(16)
+        except (EOFError, OSError, zlib.error) as exc:
+            raise InputError(f"cannot decompress the file, it is corrupt or truncated ({type(exc).__name__}: "
+                             f"{exc})", path, "re-export or re-download the file") from exc
+    sizes = {struct.unpack("<i", head[:4])[0], struct.unpack(">i", head[:4])[0]} if len(head) >= 4 else set()
+    if not sizes & set(_NIFTI_HEADER_SIZES):
+        looks = "it looks like a text file" if _is_text(head) else f"it starts with {head[:8]!r}"
+        raise InputError(f"not a NIfTI file: the header does not start with the NIfTI header size 348/540 ({looks})",
+                         path, "give a NIfTI-1/2 volume (.nii or .nii.gz); convert other formats with e.g. "
+                         "SimpleITK or dcm2niix")
+
+
+def _is_text(head: bytes) -> bool:
+    return bool(head) and all(32 <= b < 127 or b in (9, 10, 13) for b in head)
+
+
+def _check_size(path: Path, shape: tuple[int, ...]) -> None:
+    """Refuse a header that claims an empty or an absurdly large array, before anything is allocated."""
+    n = 1
+    for d in shape:
+        n *= int(d)  # Python ints: no overflow for hostile headers
+    if n == 0:
+        raise InputError(f"the header describes an empty array (shape {tuple(shape)})", path,
+                         "re-export the volume; every dimension must be at least 1")
+    limit = voxel_limit()
+    if n > limit:
+        raise InputError(f"the header claims shape {tuple(shape)} = {n:,} voxels, more than the limit of {limit:,} "
+                         "(corrupt header, or not a cardiac volume)", path,
+                         "check the file; crop a genuinely larger volume, or raise the limit with the "
+                         "environment variable CMRSEG_MAX_VOXELS")
+
+
+_READ_ERRORS = (EOFError, gzip.BadGzipFile, zlib.error, OSError, ValueError, nib.filebasedimages.ImageFileError)
+
+
+def _corrupt(path: Path, exc: Exception) -> InputError:
+    return InputError(f"cannot read NIfTI file, it is corrupt or truncated ({type(exc).__name__}: {exc})", path,
+                      "re-export or re-download the file")
+
+
 def load_nifti_image(path: str | Path) -> nib.Nifti1Image:
-    """Open a NIfTI file and read its voxels eagerly, turning every failure into an :class:`InputError`."""
+    """Open a NIfTI file and read its voxels eagerly, turning every failure into an :class:`InputError`.
+
+    Checked in order, each with its own message: existence, file (not folder), permissions, 0 bytes, gzip/NIfTI
+    signature, header size within :func:`voxel_limit` (before allocating), readable voxels (truncation),
+    spatial pixdim finite and > 0.
+    """
     path = Path(path)
     if not path.exists():
         raise InputError("file does not exist", path, "check the path")
     if not path.is_file():
-        raise InputError("expected a NIfTI file, found a folder or special file", path)
+        kind = "a folder" if path.is_dir() else "a special file (not a regular file)"
+        raise InputError(f"expected a NIfTI file, found {kind}", path, "give the path of a .nii/.nii.gz file")
     if not os.access(path, os.R_OK):
         raise InputError("file is not readable (permission denied)", path, "check file permissions")
     if path.stat().st_size == 0:
         raise InputError("file is empty (0 bytes)", path, "re-export or re-download the file")
+    if is_nifti(path):
+        _check_signature(path)
     try:
-        img = nib.load(str(path))
+        img = nib.load(str(path))  # header only
+    except _READ_ERRORS as exc:
+        raise _corrupt(path, exc) from exc
+    _check_size(path, img.shape)
+    try:
         data = np.asanyarray(img.dataobj)  # force a full read so truncation is caught here
-    except (EOFError, gzip.BadGzipFile, zlib.error, OSError, ValueError, nib.filebasedimages.ImageFileError) as exc:
-        raise InputError(f"cannot read NIfTI file, it is corrupt or truncated ({type(exc).__name__}: {exc})",
-                         path, "re-export or re-download the file") from exc
+    except _READ_ERRORS as exc:
+        raise _corrupt(path, exc) from exc
+    except MemoryError as exc:
+        raise InputError(f"not enough memory to read {img.shape} voxels", path,
+                         "free memory or crop the volume") from exc
     raw = _raw_zooms(path, img)
-    if raw is not None and not all(np.isfinite(z) and z != 0 for z in raw):
-        # nibabel silently replaces zero pixdim by 1 mm on load; a wrong scale would corrupt every mm measure
-        raise InputError(f"voxel spacing (pixdim) in the header is zero or not finite: {raw}", path,
-                         "set the correct pixdim in the header (e.g. with nibabel or SimpleITK)")
+    if raw is not None and not all(np.isfinite(z) and z > 0 for z in raw):
+        # nibabel silently replaces zero pixdim by 1 mm and negative pixdim by its absolute value on load;
+        # a wrong scale or an ambiguous sign would corrupt every mm measure, so refuse instead of guessing
+        raise InputError(f"voxel spacing (pixdim) in the header is zero, negative or not finite: {raw}", path,
+                         "set the correct positive pixdim in the header (e.g. with nibabel or SimpleITK)")
     # Keep the voxels just read in memory so callers do not decompress the file a second time.
     return img.__class__(data, img.affine, img.header)
+
+
+def check_image_values(arr: np.ndarray, path: str | Path | None, what: str = "image") -> None:
+    """Refuse NaN/Inf voxels and constant images (a blank export holds no anatomy to segment)."""
+    finite = np.isfinite(arr)
+    if not finite.all():
+        raise InputError(f"{what} contains {int((~finite).sum())} NaN/Inf voxels", path,
+                         "repair the image (NaN/Inf are not valid intensities)")
+    if arr.size and arr.min() == arr.max():
+        raise InputError(f"{what} is constant (every voxel is {float(arr.flat[0]):g}): there is no anatomy to "
+                         "segment", path, "check the export (blank series, wrong channel or a failed conversion)")
 
 
 def _raw_zooms(path: Path, img: nib.Nifti1Image) -> tuple[float, ...] | None:
@@ -89,7 +190,8 @@ def read_nifti(path: str | Path, kind: str = "image") -> tuple[np.ndarray, tuple
         ``(array[z, y, x], spacing (sz, sy, sx) in mm, affine 4x4)``.
 
     Raises:
-        InputError: missing, empty, corrupt, not 3D, bad spacing, or NaN/Inf in an image.
+        InputError: missing, empty, corrupt or not NIfTI, larger than :func:`voxel_limit`, not 3D, bad spacing,
+            or (images) NaN/Inf or constant voxels.
     """
     path = Path(path)
     img = load_nifti_image(path)
@@ -105,9 +207,7 @@ def read_nifti(path: str | Path, kind: str = "image") -> tuple[np.ndarray, tuple
     arr = np.transpose(data, (2, 1, 0))
     if kind == "image":
         arr = arr.astype(np.float32)
-        if not np.all(np.isfinite(arr)):
-            raise InputError(f"image contains {int((~np.isfinite(arr)).sum())} NaN/Inf voxels", path,
-                             "repair the image (NaN/Inf are not valid intensities)")
+        check_image_values(arr, path)
     return np.ascontiguousarray(arr), (spacing[2], spacing[1], spacing[0]), img.affine.copy()
 
 
@@ -120,8 +220,7 @@ def read_nifti_4d(path: str | Path) -> tuple[np.ndarray, tuple[float, float, flo
         raise InputError(f"expected a 4D cine (x, y, z, t), got {data.ndim}D with shape {data.shape}", path)
     spacing = spacing_from_header(img, path, 3)
     arr = np.transpose(data, (3, 2, 1, 0)).astype(np.float32)
-    if not np.all(np.isfinite(arr)):
-        raise InputError("cine contains NaN/Inf voxels", path, "repair the file")
+    check_image_values(arr, path, "cine")
     return np.ascontiguousarray(arr), (spacing[2], spacing[1], spacing[0]), img.affine.copy()
 
 

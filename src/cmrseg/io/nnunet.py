@@ -46,7 +46,7 @@ def read_dataset_json(root: Path) -> dict:
     path = Path(root) / "dataset.json"
     try:
         spec = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
+    except (OSError, ValueError) as exc:  # ValueError: JSON syntax and non-UTF-8 bytes
         raise InputError(f"cannot read dataset.json ({exc})", path, "fix the JSON syntax") from exc
     if not isinstance(spec, dict) or not isinstance(spec.get("labels"), dict):
         raise InputError("dataset.json has no 'labels' dict (nnU-Net v2 format: name -> code)", path)

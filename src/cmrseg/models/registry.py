@@ -71,3 +71,11 @@ def _monai_basicunet(in_channels: int = 1, num_classes: int = 4, features: tuple
             return {"logits": self.net(x)}
 
     return _Wrapped()
+
+
+@register_model("vxm-2d")
+def _vxm_2d(**kw: Any) -> nn.Module:
+    """VoxelMorph 2D pairwise registration (``forward(moving, fixed)``); see ``cmrseg.models.registration``."""
+    from cmrseg.models.registration import RegistrationNet
+
+    return RegistrationNet(**kw)
