@@ -13,7 +13,7 @@ from rich.console import Console
 from tqdm.auto import tqdm
 
 from cmrseg.config import Config, load_config
-from cmrseg.data.splits import make_split
+from cmrseg.data.splits import split_from_config
 from cmrseg.engine import train
 from cmrseg.inference import Predictor
 from cmrseg.io.nifti import write_nifti
@@ -46,7 +46,7 @@ def evaluate_run(run_dir: Path, cfg: Config, checkpoint: str = "best.pt", max_fi
     from cmrseg.report.overlays import save_overlay
 
     refs = load_dataset(Path(cfg.data.root), cfg.data.layout)
-    split = make_split(refs, cfg.data.labelled, cfg.data.val_fraction, cfg.train.seed)
+    split = split_from_config(refs, cfg.data, cfg.train.seed)
     predictor = Predictor.from_checkpoint(run_dir / "checkpoints" / checkpoint, threads=cfg.train.threads)
     pairs = []
     for i, ref in enumerate(tqdm(split.val, desc="evaluate", disable=not cfg.train.progress)):
@@ -88,8 +88,8 @@ def run_pipeline(config: str | Path | None, overrides: list[str] | None = None, 
     cfg = load_config(config, overrides)
     run_dir = train(cfg, resume=(Path(cfg.train.out_dir) / cfg.train.name / "checkpoints" / "last.pt").exists())
     summary = evaluate_run(run_dir, cfg)
-    viewers = summary.pop("viewers")
+    summary.pop("viewers")
     console.print_json(json.dumps({k: v for k, v in summary.items() if k != "protocol"}, default=str))
-    report = write_report(run_dir, cases=viewers)
+    report = write_report(run_dir)  # slice viewers for every validation volume (up to 20)
     console.print(f"[bold green]report[/] {report}")
     return run_dir

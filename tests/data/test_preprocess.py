@@ -54,3 +54,13 @@ def test_normalisation_is_scale_invariant(scale: float) -> None:
 
 def test_constant_image_does_not_divide_by_zero() -> None:
     assert np.all(normalise_intensity(np.ones((2, 8, 8), np.float32)) == 0)
+
+
+def test_labelled_phases_moves_other_frames_to_unlabelled(phantom_root) -> None:
+    from cmrseg.data.splits import make_split
+    from cmrseg.io import load_dataset
+
+    refs = load_dataset(phantom_root)
+    s = make_split(refs, 2, labelled_phases=["ED"])
+    assert {r.phase for r in s.labelled} == {"ED"} and len(s.labelled) == 2
+    assert sum(r.phase == "ES" and r.patient in {x.patient for x in s.labelled} for r in s.unlabelled) == 2

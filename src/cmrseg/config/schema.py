@@ -27,6 +27,7 @@ class DataConfig(_Strict):
     root: str = Field("../shared/data/acdc", description="dataset folder (any supported layout)")
     layout: str | None = Field(None, description="force a layout instead of auto-detection")
     labelled: int | list[str] | None = Field(None, description="first N training patients, ids, or all")
+    labelled_phases: list[str] | None = Field(None, description="keep labels of these phases only, e.g. [ED]")
     val_fraction: float = 0.2
     cache_dir: str = ".cache/cmrseg"
     preprocess: PreprocessConfig = Field(default_factory=PreprocessConfig)

@@ -45,12 +45,14 @@ def assign_default_split(refs: list[CaseRef], val_fraction: float = 0.2, seed: i
 
 
 def make_split(refs: list[CaseRef], labelled: int | list[str] | None = None, val_fraction: float = 0.2,
-               seed: int = 0) -> Split:
+               seed: int = 0, labelled_phases: list[str] | None = None) -> Split:
     """Split refs into labelled / unlabelled training volumes and validation volumes.
 
     Args:
         refs: every case of the dataset (only those with a label file can be labelled or val).
         labelled: ``None`` = all training patients; ``N`` = first N in ascending id order; or patient ids.
+        labelled_phases: keep labels only for these phases (e.g. ``["ED"]``); the labelled patients' other
+            frames join the unlabelled pool (label propagation experiments).
     """
     assign_default_split(refs, val_fraction, seed)
     train = [r for r in refs if r.split == "train"]
@@ -70,4 +72,16 @@ def make_split(refs: list[CaseRef], labelled: int | list[str] | None = None, val
         chosen = set(labelled)
     lab = [r for r in train if r.patient in chosen and r.label_path is not None]
     unl = [r for r in train if r.patient not in chosen]
+    if labelled_phases is not None:
+        phases = {p.upper() for p in labelled_phases}
+        unl = unl + [r for r in lab if (r.phase or "").upper() not in phases]
+        lab = [r for r in lab if (r.phase or "").upper() in phases]
+        if not lab:
+            raise ConfigError(f"no labelled volume has a phase in {sorted(phases)} (phases known: "
+                              f"{sorted({str(r.phase) for r in train})})")
     return Split(lab, unl, val)
+
+
+def split_from_config(refs: list[CaseRef], data: "DataConfig", seed: int) -> Split:  # noqa: F821
+    """:func:`make_split` with the label budget, val fraction and labelled phases of a run's data config."""
+    return make_split(refs, data.labelled, data.val_fraction, seed, data.labelled_phases)

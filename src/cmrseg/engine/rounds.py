@@ -81,7 +81,7 @@ def write_pseudo_labels(checkpoint: Path, refs: list[CaseRef], out: Path, crf: d
 
 def train_rounds(cfg: Config, resume: bool = False) -> Path:
     """Run a self-training method: round 0 (or a pretrained checkpoint), then R pseudo-label/retrain rounds."""
-    from cmrseg.data.splits import make_split
+    from cmrseg.data.splits import split_from_config
     from cmrseg.engine.trainer import train
     from cmrseg.io import load_dataset
     from cmrseg.methods.base import create_method
@@ -91,7 +91,7 @@ def train_rounds(cfg: Config, resume: bool = False) -> Path:
     run_dir.mkdir(parents=True, exist_ok=True)
     dump_config(cfg, run_dir / "config.yaml")
     refs = load_dataset(Path(cfg.data.root), cfg.data.layout)
-    split = make_split(refs, cfg.data.labelled, cfg.data.val_fraction, cfg.train.seed)
+    split = split_from_config(refs, cfg.data, cfg.train.seed)
     opt = method.params
     rows: list[dict] = []
 

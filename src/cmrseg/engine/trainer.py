@@ -23,7 +23,7 @@ from cmrseg.config.schema import Config
 from cmrseg.data.cache import PreprocessedCache
 from cmrseg.data.extra_labels import attach_labels
 from cmrseg.data.preprocess import Preprocessed
-from cmrseg.data.splits import Split, make_split
+from cmrseg.data.splits import Split, split_from_config
 from cmrseg.data.streams import PatchStream, SliceBank
 from cmrseg.engine.checkpoint import load_checkpoint, save_checkpoint
 from cmrseg.engine.logging import MetricLogger
@@ -56,7 +56,7 @@ def build_data(cfg: Config, method: Method) -> TrainingData:
     from cmrseg.io import load_dataset
 
     refs = load_dataset(Path(cfg.data.root), cfg.data.layout)
-    split = make_split(refs, cfg.data.labelled, cfg.data.val_fraction, cfg.train.seed)
+    split = split_from_config(refs, cfg.data, cfg.train.seed)
     console.print(f"[bold]data[/] {cfg.data.root}: {split.describe()}")
     cache = PreprocessedCache(cfg.data.cache_dir, cfg.data.preprocess)
     pools = {"labelled": (split.labelled, True), "unlabelled": (split.unlabelled, False),

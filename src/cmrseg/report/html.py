@@ -201,9 +201,11 @@ def _viewer_section(run: Path, cases: Iterable[dict] | None, data_root: str | Pa
                     max_cases: int) -> tuple[str, set[str]]:
     """The slice-viewer section and the ids of the viewers it holds (for links from the tables)."""
     notes: list[str] = []
-    if cases is None:
-        found = find_run_cases(run, data_root, max_cases) if max_cases > 0 else None
-        cases, notes = (found or []), (found.notes if found is not None else [])
+    if cases is None and max_cases <= 0:
+        cases = []
+    elif cases is None:
+        found = find_run_cases(run, data_root, max_cases)
+        cases, notes = found, found.notes
     fragment, ids = viewers_html(tqdm(cases, desc="report viewers", unit="case", leave=False, disable=None))
     return "".join(note(n) for n in notes) + fragment, set(ids)
 
