@@ -87,8 +87,8 @@ def cohort(
     workers: Optional[int] = typer.Option(None, min=1, help="model replicas (default: one per core); each uses "
                                           "cores/workers torch threads"),
     chunk: int = typer.Option(4, min=1, help="cases per request to a worker; their slices share network batches"),
-    slice_batch: Optional[int] = typer.Option(None, min=1, help="slices per network batch (default 2, fastest "
-                                              "on CPU; raise on GPU)"),
+    slice_batch: Optional[int] = typer.Option(None, min=1, help="slices per network batch (default 2, measured "
+                                              "fastest on CPU)"),
     layout: Optional[str] = typer.Option(None, help="force a dataset layout (acdc, mscmr, mnms, nnunet, pairs)"),
     no_postprocess: bool = typer.Option(False, help="skip largest-component / hole filling"),
 ) -> None:
@@ -173,8 +173,8 @@ def run(
 def propagate(
     input: Path = typer.Argument(..., help="dataset folder (ED<->ES of each patient) or a 4D cine NIfTI file"),
     output: Path = typer.Option(..., "-o", "--output", help="folder for <target case_id>.nii.gz label maps"),
-    registrator: Optional[str] = typer.Option(None, "-r", "--registrator",
-                                              help="identity | demons | learned (default: learned with -c, else demons)"),
+    registrator: Optional[str] = typer.Option(
+        None, "-r", "--registrator", help="identity | demons | learned (default: learned with -c, else demons)"),
     checkpoint: Optional[Path] = typer.Option(None, "-c", "--checkpoint", help="vxm-2d checkpoint (learned)"),
     direction: str = typer.Option("ed2es", help="ed2es | es2ed | both (dataset input)"),
     split: Optional[str] = typer.Option(None, help="only patients of this split (train / val)"),

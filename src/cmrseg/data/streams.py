@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from cmrseg.data.preprocess import Preprocessed
+from cmrseg.labels import UNANNOTATED
 
 
 @dataclass
@@ -24,6 +25,7 @@ class SliceBank:
 
     def __post_init__(self) -> None:
         self.valid = [valid_mask(v) for v in self.volumes]
+        self.extent = [label_extent(v.label) for v in self.volumes]
         self.index = np.array([(v, z) for v, vol in enumerate(self.volumes) for z in range(vol.image.shape[0])],
                               dtype=np.int64).reshape(-1, 2)
 
@@ -44,6 +46,29 @@ def valid_mask(vol: Preprocessed) -> np.ndarray:
     return m
 
 
+def label_extent(label: np.ndarray | None) -> tuple[int, int] | None:
+    """First and last slice index holding a structure label (the heart's extent, base..apex), or None if there is
+    none (scribble code 4 = not annotated does not count)."""
+    if label is None:
+        return None
+    fg = (label > 0) & (label != UNANNOTATED)
+    z = np.flatnonzero(fg.reshape(label.shape[0], -1).any(1))
+    return (int(z[0]), int(z[-1])) if z.size else None
+
+
+def label_position(z: int, extent: tuple[int, int] | None, nz: int) -> float:
+    """Slice position normalised to the labelled extent: first labelled slice 0, last 1, clipped outside.
+
+    A single labelled slice gives 0.5 there; without labels, ``z / (nz - 1)`` (the volume's extent).
+    """
+    if extent is None:
+        return z / max(1, nz - 1)
+    first, last = extent
+    if last == first:
+        return 0.0 if z < first else 1.0 if z > first else 0.5
+    return float(min(1.0, max(0.0, (z - first) / (last - first))))
+
+
 def _crop(a: np.ndarray, cy: int, cx: int, size: int) -> np.ndarray:
     h, w = a.shape
     out = np.zeros((size, size), dtype=a.dtype)
@@ -56,7 +81,9 @@ def _crop(a: np.ndarray, cy: int, cx: int, size: int) -> np.ndarray:
 
 class PatchStream:
     """Endless iterator of ``{"image": (B,1,P,P), "label": (B,P,P) long | absent, "valid": (B,1,P,P),
-    "slice_position": (B,)}`` batches; ``valid`` is 1 on real image pixels, 0 on crop/pad padding.
+    "slice_position": (B,), "label_position": (B,) | absent}`` batches; ``valid`` is 1 on real image pixels,
+    0 on crop/pad padding. ``slice_position`` = z / (nz - 1); ``label_position`` (labelled streams only) =
+    position within the volume's labelled extent (:func:`label_position`), the SCN regression target.
 
     Args:
         bank: slices to sample from.
@@ -81,7 +108,7 @@ class PatchStream:
 
     def __next__(self) -> dict[str, torch.Tensor]:
         picks = self.bank.index[self.rng.integers(0, len(self.bank), self.batch_size)]
-        images, labels, positions, valid = [], [], [], []
+        images, labels, positions, valid, lab_positions = [], [], [], [], []
         for v, z in picks:
             vol = self.bank.volumes[v]
             img = vol.image[z]
@@ -101,10 +128,12 @@ class PatchStream:
             valid.append(_crop(self.bank.valid[v], cy, cx, size))
             if self.with_labels:
                 labels.append(_crop(lab, cy, cx, size))
+                lab_positions.append(label_position(int(z), self.bank.extent[v], vol.image.shape[0]))
             positions.append(z / max(1, vol.image.shape[0] - 1))
         batch = {"image": torch.from_numpy(np.stack(images))[:, None],
                  "slice_position": torch.tensor(positions, dtype=torch.float32),
                  "valid": torch.from_numpy(np.stack(valid).astype(np.float32))[:, None]}
         if self.with_labels:
             batch["label"] = torch.from_numpy(np.stack(labels).astype(np.int64))
+            batch["label_position"] = torch.tensor(lab_positions, dtype=torch.float32)
         return batch

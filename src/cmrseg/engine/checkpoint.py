@@ -26,6 +26,7 @@ def save_checkpoint(path: str | Path, model: nn.Module, config: dict[str, Any], 
     payload = {"format": "cmrseg-checkpoint-v1", "model_state": model.state_dict(), "config": config, **extra}
     fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
     os.close(fd)
+    os.chmod(tmp, 0o644)  # mkstemp makes owner-only files; outputs are meant to be shared like any written file
     try:
         torch.save(payload, tmp)
         os.replace(tmp, path)

@@ -33,7 +33,7 @@ from cmrseg.labels import STRUCTURES
 from cmrseg.methods.base import Method, create_method
 from cmrseg.models.registry import create_model
 from cmrseg.transforms.intensity import intensity_augment
-from cmrseg.transforms.spatial import affine_warp, sample_affine
+from cmrseg.transforms.spatial import affine_warp, sample_affine, sample_elastic
 
 console = Console(stderr=True)
 
@@ -129,11 +129,12 @@ def augment_batch(batch: dict[str, torch.Tensor], cfg: Config, gen: torch.Genera
         return batch
     out = dict(batch)
     theta = sample_affine(batch["image"].shape[0], cfg.augment.spatial, gen)
-    out["image"] = intensity_augment(affine_warp(batch["image"], theta), cfg.augment.intensity, gen)
+    disp = sample_elastic(batch["image"].shape[0], batch["image"].shape[-2:], cfg.augment.spatial, gen)  # None: off
+    out["image"] = intensity_augment(affine_warp(batch["image"], theta, displacement=disp), cfg.augment.intensity, gen)
     if "label" in batch:
-        out["label"] = affine_warp(batch["label"][:, None].float(), theta, mode="nearest")[:, 0].long()
+        out["label"] = affine_warp(batch["label"][:, None].float(), theta, "nearest", disp)[:, 0].long()
     if "valid" in batch:  # pixels warped in from outside the image are invalid too
-        out["valid"] = affine_warp(batch["valid"], theta, mode="nearest")
+        out["valid"] = affine_warp(batch["valid"], theta, "nearest", disp)
     return out
 
 

@@ -241,6 +241,7 @@ def write_nifti(array_zyx: np.ndarray, affine: np.ndarray, path: str | Path,
     suffix = ".nii.gz" if str(path).endswith(".gz") else ".nii"
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=f".tmp{suffix}")
     os.close(fd)
+    os.chmod(tmp, 0o644)  # mkstemp makes owner-only files; outputs are meant to be shared like any written file
     try:
         nib.save(img, tmp)
         os.replace(tmp, path)

@@ -27,12 +27,12 @@ def register_loss(name: str) -> Callable[[Callable[..., LossTerm]], Callable[...
 
 
 def create_loss(name: str, params: dict[str, Any] | None = None) -> LossTerm:
-    from cmrseg.losses import mumford_shah, registration, supervised  # noqa: F401  (registers the built-in losses)
+    from cmrseg.losses import adversarial, mumford_shah, registration, shape, supervised  # noqa: F401  (built-ins)
 
     return look_up(name, _LOSSES, "loss")(**(params or {}))
 
 
 def available_losses() -> list[str]:
-    from cmrseg.losses import mumford_shah, registration, supervised  # noqa: F401
+    from cmrseg.losses import adversarial, mumford_shah, registration, shape, supervised  # noqa: F401
 
     return sorted(_LOSSES)

@@ -82,7 +82,7 @@ def create_method(cfg: MethodConfig) -> Method:
 
 
 def _register_builtins() -> None:
-    from cmrseg.methods import mumford_shah, registration, self_training, supervised  # noqa: F401
+    from cmrseg.methods import mumford_shah, registration, self_training, shape_prior, supervised  # noqa: F401
 
 
 def available_methods() -> list[str]:

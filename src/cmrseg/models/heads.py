@@ -86,3 +86,23 @@ def nested_to_classes(psi: torch.Tensor) -> torch.Tensor:
 def nested_logits(psi: torch.Tensor, eps: float = NESTED_LOG_EPS) -> torch.Tensor:
     """``log(phi + eps)``: logits whose softmax is the normalised ``phi``, so argmax / Dice-CE work unchanged."""
     return torch.log(nested_to_classes(psi) + eps)
+
+
+class PositionHead(nn.Module):
+    """Slice position in (0, 1) (base -> apex) regressed from the U-Net bottleneck: the spatial constraint
+    network (SCN) of Q. Yue et al., "Cardiac Segmentation from LGE MRI Using Deep Neural Network
+    Incorporating Shape and Spatial Priors", MICCAI 2019, as a head sharing the encoder (multi-task).
+
+    Global average pool -> Linear -> LeakyReLU -> Linear -> sigmoid.
+
+    Example:
+        >>> PositionHead(32)(torch.zeros(2, 32, 8, 8)).shape
+        torch.Size([2])
+    """
+
+    def __init__(self, in_channels: int, hidden: int = 64) -> None:
+        super().__init__()
+        self.mlp = nn.Sequential(nn.Linear(in_channels, hidden), nn.LeakyReLU(0.01), nn.Linear(hidden, 1))
+
+    def forward(self, bottleneck: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(self.mlp(bottleneck.mean(dim=(-2, -1))))[:, 0]

@@ -54,6 +54,14 @@ def _unet(**kw: Any) -> nn.Module:
     return UNet2D(**kw)
 
 
+@register_model("vgg-fcn")
+def _vgg_fcn(**kw: Any) -> nn.Module:
+    """Bai et al. (MICCAI 2017) VGG-16-like FCN with multi-scale concatenation; see :mod:`cmrseg.models.vgg_fcn`."""
+    from cmrseg.models.vgg_fcn import VggFCN
+
+    return VggFCN(**kw)
+
+
 @register_model("monai_basicunet")
 def _monai_basicunet(in_channels: int = 1, num_classes: int = 4, features: tuple[int, ...] = (16, 32, 64, 128, 256, 16),
                      **kw: Any) -> nn.Module:
@@ -79,3 +87,11 @@ def _vxm_2d(**kw: Any) -> nn.Module:
     from cmrseg.models.registration import RegistrationNet
 
     return RegistrationNet(**kw)
+
+
+@register_model("shape-ae")
+def _shape_ae(**kw: Any) -> nn.Module:
+    """Label-map autoencoder (shape prior of SRNN / ACNN); pre-trained with method ``shape-ae``."""
+    from cmrseg.models.shape_ae import ShapeAE
+
+    return ShapeAE(**kw)

@@ -14,7 +14,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from cmrseg.errors import ConfigError
-from cmrseg.models.heads import BiasHead, nested_logits
+from cmrseg.models.heads import BiasHead, PositionHead, nested_logits
 
 OUTPUTS = ("softmax", "nested")
 
@@ -49,6 +49,8 @@ class UNet2D(nn.Module):
         psi_init: nested output only: initial value of the ``psi`` maps, one for all three or one each
             (LV, LV+Myo, RV): the head's bias is set to ``logit(psi_init)`` (its weights keep their random
             init); default: PyTorch's default init (``psi`` ~ 0.5 with a random offset).
+        position_head: add a :class:`~cmrseg.models.heads.PositionHead` on the bottleneck; its slice
+            position in (0, 1) is returned as ``outputs["position"]`` (N,), for the ``slice_position`` loss (SCN).
 
     The optional heads add state_dict keys only when enabled: a default model's keys are as before.
     """
@@ -56,7 +58,7 @@ class UNet2D(nn.Module):
     def __init__(self, in_channels: int = 1, num_classes: int = 4,
                  features: tuple[int, ...] = (16, 32, 64, 128, 256), dropout: float = 0.1,
                  bias_head: bool = False, output: str = "softmax", bias_grid: int | None = None,
-                 psi_init: float | Sequence[float] | None = None) -> None:
+                 psi_init: float | Sequence[float] | None = None, position_head: bool = False) -> None:
         super().__init__()
         if output not in OUTPUTS:
             raise ConfigError(f"unknown UNet2D output '{output}'. Valid: {list(OUTPUTS)}.")
@@ -84,6 +86,7 @@ class UNet2D(nn.Module):
             with torch.no_grad():
                 self.head.bias.copy_(torch.tensor([math.log(v / (1 - v)) for v in values]))
         self.bias_head = BiasHead(cin, grid=bias_grid) if bias_head else None
+        self.position_head = PositionHead(self.features[-1]) if position_head else None
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         skips = []
@@ -105,4 +108,6 @@ class UNet2D(nn.Module):
         out.update(bottleneck=bottleneck, features=x)
         if self.bias_head is not None:
             out["bias"] = self.bias_head(x)
+        if self.position_head is not None:
+            out["position"] = self.position_head(bottleneck)
         return out

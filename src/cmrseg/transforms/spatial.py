@@ -2,6 +2,12 @@
 
 ``sample_affine`` draws parameters; ``affine_warp`` applies given parameters. Because the parameters are
 explicit, a warp can be inverted exactly (``invert_affine``), which augmentation-invariance losses need.
+
+Registration-style augmentation: rigid (rotation + translation), similarity (+ scale), affine (+ ``shear``)
+and smooth deformable warps (``sample_elastic``: a random displacement on a coarse control grid, upsampled
+with cubic interpolation), composed into one sampling grid so image and label are resampled once. Options
+that are off (``shear = 0``, ``elastic_p = 0``, the defaults) draw no random numbers, so runs without them
+keep their exact random streams.
 """
 
 from __future__ import annotations
@@ -19,6 +25,10 @@ class SpatialAugConfig(BaseModel):
     scale: tuple[float, float] = (0.85, 1.2)
     translate: float = 0.08  # fraction of the field of view
     flip: bool = False  # short-axis orientation is usually consistent; flipping swaps RV side
+    shear: float = 0.0  # max |shear factor| (affine beyond similarity); 0 = off
+    elastic_p: float = 0.0  # probability of a smooth random deformation per sample; 0 = off
+    elastic_grid: int = 4  # control points per side of the deformation's coarse grid (>= 2)
+    elastic_magnitude: float = 0.02  # std of control-point displacements, as a fraction of the patch side
 
 
 def sample_affine(n: int, cfg: SpatialAugConfig, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -31,13 +41,45 @@ def sample_affine(n: int, cfg: SpatialAugConfig, generator: torch.Generator | No
     apply = u() < cfg.p
     cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
     theta = torch.stack([torch.stack([cos * sx, -sin, tx], 1), torch.stack([sin * sx, cos, ty], 1)], 1)
+    if cfg.shear > 0:  # theta <- theta @ [[1, s], [0, 1]] (drawn last: the other parameters are unchanged)
+        s = (u() * 2 - 1) * cfg.shear
+        shear = torch.stack([torch.stack([torch.ones(n), s], 1), torch.stack([torch.zeros(n), torch.ones(n)], 1)], 1)
+        theta = torch.cat([theta[:, :, :2] @ shear, theta[:, :, 2:]], 2)
     identity = torch.tensor([[1.0, 0, 0], [0, 1.0, 0]]).expand(n, 2, 3)
     return torch.where(apply[:, None, None], theta, identity)
 
 
-def affine_warp(x: torch.Tensor, theta: torch.Tensor, mode: str = "bilinear") -> torch.Tensor:
-    """Warp ``x`` (N, C, H, W) with matrices ``theta`` (N, 2, 3); zeros outside; ``mode='nearest'`` for labels."""
+def sample_elastic(n: int, size: tuple[int, int] | torch.Size, cfg: SpatialAugConfig,
+                   generator: torch.Generator | None = None) -> torch.Tensor | None:
+    """Smooth random displacement fields ``(n, H, W, 2)`` (normalised grid units, as ``F.grid_sample`` uses).
+
+    Each sample, with probability ``cfg.elastic_p``, gets i.i.d. Gaussian displacements (std
+    ``cfg.elastic_magnitude`` x the patch side) on a ``cfg.elastic_grid`` x ``cfg.elastic_grid`` control grid
+    spanning the patch, interpolated bicubically (corners aligned) to ``size``: a random smooth deformation
+    like a coarse B-spline registration field. The others get zero. ``None`` (no draws) when off.
+    """
+    if cfg.elastic_p <= 0 or cfg.elastic_magnitude <= 0:
+        return None
+    if cfg.elastic_grid < 2:
+        raise ValueError(f"elastic_grid must be >= 2 control points per side, got {cfg.elastic_grid}")
+    g = cfg.elastic_grid
+    coarse = torch.randn(n, 2, g, g, generator=generator) * (2.0 * cfg.elastic_magnitude)  # grid spans 2 units
+    apply = torch.rand(n, generator=generator) < cfg.elastic_p
+    coarse = coarse * apply[:, None, None, None].to(coarse.dtype)
+    disp = F.interpolate(coarse, size=tuple(size), mode="bicubic", align_corners=True)
+    return disp.permute(0, 2, 3, 1).contiguous()
+
+
+def affine_warp(x: torch.Tensor, theta: torch.Tensor, mode: str = "bilinear",
+                displacement: torch.Tensor | None = None) -> torch.Tensor:
+    """Warp ``x`` (N, C, H, W) with matrices ``theta`` (N, 2, 3); zeros outside; ``mode='nearest'`` for labels.
+
+    ``displacement`` (N, H, W, 2) from :func:`sample_elastic` is added to the sampling grid (output pixel
+    ``p`` samples the input at ``theta p + displacement(p)``): one resampling for affine + deformable.
+    """
     grid = F.affine_grid(theta.to(x.dtype), list(x.shape), align_corners=False)
+    if displacement is not None:
+        grid = grid + displacement.to(x.dtype)
     return F.grid_sample(x, grid, mode=mode, padding_mode="zeros", align_corners=False)
 
 

@@ -1,0 +1,128 @@
+"""Shape and position priors as loss-term compositions (issue 5), plus the shape autoencoder's pre-training.
+
+* ``shape-ae``: pre-trains the label-map autoencoder (model ``shape-ae``) on the labelled stream's
+  (augmented) label maps, never on images: input = one-hot labels, loss = Dice+CE reconstruction.
+  Validation = 3D reconstruction Dice of the validation label maps (``val/recon_dice_*``; ``best.pt`` on
+  ``val/recon_dice_mean``), not segmentation Dice.
+* ``scn``: Dice+CE + 0.1 x ``slice_position`` (SRSCN's spatial constraint; ``model.params.position_head: true``).
+* ``srnn``: Dice+CE + 8.2 x ``shape_recon`` (SRSCN's shape reconstruction term; 5e-4 per-image sum at 128 px).
+* ``srscn``: both of the above (Yue et al., MICCAI 2019).
+* ``acnn``: Dice+CE + 1.0 x ``shape_code`` (Oktay et al., IEEE TMI 2018).
+* ``shape-adversarial``: Dice+CE + 0.01 x ``shape_adversarial`` (discriminator on label maps).
+
+The AE-based methods need a pre-trained autoencoder: ``method.params.autoencoder: <checkpoint>`` (it fills
+the ``autoencoder`` parameter of every AE-based term that does not set its own). Weight scales: see
+:mod:`cmrseg.losses.shape`; none was tuned on our validation data.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+from cmrseg.config.schema import MethodConfig, TermConfig
+from cmrseg.errors import ConfigError
+from cmrseg.labels import NUM_CLASSES, STRUCTURES
+from cmrseg.losses.shape import one_hot
+from cmrseg.methods.base import Method, register_method
+
+AE_LOSSES = frozenset({"shape_recon", "shape_code", "shape_plausibility"})
+_SEG = {"loss": "dice_ce", "stream": "labelled", "weight": 1.0}
+_POS = {"loss": "slice_position", "stream": "labelled", "weight": 0.1}
+_RECON = {"loss": "shape_recon", "stream": "labelled", "weight": 8.2}
+_CODE = {"loss": "shape_code", "stream": "labelled", "weight": 1.0}
+_ADV = {"loss": "shape_adversarial", "stream": "labelled", "weight": 0.01}
+
+
+class ShapePriorMethod(Method):
+    """A method whose AE-based terms take the autoencoder checkpoint from ``method.params.autoencoder``, and
+    which checks before any data is loaded that the model has the heads its terms need."""
+
+    def __init__(self, cfg: MethodConfig) -> None:
+        raw = cfg.terms if cfg.terms is not None else [TermConfig(**t) for t in self.default_terms]
+        terms = [t.model_copy(deep=True) for t in raw]
+        ae = cfg.params.get("autoencoder")
+        for t in terms:
+            if t.loss in AE_LOSSES and t.params.get("autoencoder") is None:
+                if ae is None:
+                    raise ConfigError(
+                        f"method '{self.name}' needs a pre-trained shape autoencoder for its '{t.loss}' term: set "
+                        "method.params.autoencoder to its checkpoint (e.g. runs/shape_ae_acdc/checkpoints/best.pt, "
+                        "trained with `cmrseg train configs/acdc/shape_ae.yaml`)")
+                t.params["autoencoder"] = ae
+        super().__init__(cfg.model_copy(update={"terms": terms}))
+
+    def build_stream(self, name: str, split: Any, cache: Any, cfg: Any) -> None:
+        # the earliest hook that sees the model config: fail before preprocessing, not at the first step
+        if any(t.loss == "slice_position" for t in self.terms) and not cfg.model.params.get("position_head"):
+            raise ConfigError(f"method '{self.name}' has a slice_position term: set model.params.position_head: true")
+        return None
+
+
+@register_method("scn")
+class SCN(ShapePriorMethod):
+    default_terms = (_SEG, _POS)
+
+
+@register_method("srnn")
+class SRNN(ShapePriorMethod):
+    default_terms = (_SEG, _RECON)
+
+
+@register_method("srscn")
+class SRSCN(ShapePriorMethod):
+    default_terms = (_SEG, _RECON, _POS)
+
+
+@register_method("acnn")
+class ACNN(ShapePriorMethod):
+    default_terms = (_SEG, _CODE)
+
+
+@register_method("shape-adversarial")
+class ShapeAdversarialMethod(ShapePriorMethod):
+    default_terms = (_SEG, _ADV)
+
+
+@register_method("shape-ae")
+class ShapeAEPretraining(Method):
+    """Pre-training of the shape autoencoder on label maps only (see module docstring)."""
+
+    default_terms = ({"loss": "dice_ce", "stream": "labelled", "weight": 1.0},)
+    selection_metric = "val/recon_dice_mean"
+
+    def build_stream(self, name: str, split: Any, cache: Any, cfg: Any) -> None:
+        if cfg.model.name != "shape-ae":
+            raise ConfigError(f"method 'shape-ae' trains a label-map autoencoder: set model.name: shape-ae "
+                              f"(not '{cfg.model.name}')")
+        return None
+
+    def training_step(self, model: nn.Module, batches: dict[str, dict[str, torch.Tensor]],
+                      iteration: int) -> tuple[torch.Tensor, dict[str, float]]:
+        """The base step with each batch's image replaced by its one-hot label map (the AE's input)."""
+        for name, b in batches.items():
+            if "label" not in b:
+                raise ConfigError(f"method 'shape-ae' needs label maps, but stream '{name}' has none")
+        maps = {name: {**b, "image": one_hot(b["label"], NUM_CLASSES)} for name, b in batches.items()}
+        return super().training_step(model, maps, iteration)
+
+    def validate(self, model: nn.Module, val: list, batch: int) -> dict[str, float]:
+        """3D Dice per structure between validation label maps and their reconstructions (preprocessed grid)."""
+        model.eval()
+        scores: dict[str, list[float]] = {name: [] for name in STRUCTURES.values()}
+        with torch.inference_mode():
+            for _, vol in val:
+                lab = torch.from_numpy(vol.label.astype(np.int64))
+                rec = torch.cat([model(one_hot(lab[i : i + batch], NUM_CLASSES))["logits"].argmax(1)
+                                 for i in range(0, lab.shape[0], batch)]).numpy()
+                for code, name in STRUCTURES.items():
+                    p, g = rec == code, vol.label == code
+                    denom = int(p.sum() + g.sum())
+                    scores[name].append(1.0 if denom == 0 else 2.0 * int((p & g).sum()) / denom)
+        model.train()
+        out = {f"val/recon_dice_{k}": float(np.mean(v)) for k, v in scores.items()}
+        out["val/recon_dice_mean"] = float(np.mean([out[f"val/recon_dice_{k}"] for k in STRUCTURES.values()]))
+        return out
