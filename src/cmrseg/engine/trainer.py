@@ -26,6 +26,7 @@ from cmrseg.data.preprocess import Preprocessed
 from cmrseg.data.splits import Split, split_from_config
 from cmrseg.data.streams import PatchStream, SliceBank
 from cmrseg.engine.checkpoint import load_checkpoint, save_checkpoint
+from cmrseg.engine.distributed import agree, init_distributed, sync_buffers, wrap_model
 from cmrseg.engine.logging import MetricLogger
 from cmrseg.errors import ConfigError
 from cmrseg.inference.forward import predict_probabilities
@@ -51,7 +52,7 @@ class TrainingData:
     val: list[tuple[str, Preprocessed]]
 
 
-def build_data(cfg: Config, method: Method) -> TrainingData:
+def build_data(cfg: Config, method: Method, rank: int = 0) -> TrainingData:
     """List the dataset, split it by label budget, preprocess (cached) and build the streams."""
     from cmrseg.io import load_dataset
 
@@ -83,7 +84,7 @@ def build_data(cfg: Config, method: Method) -> TrainingData:
         bank = SliceBank(vols, [r.case_id for r in refs_s])
         batch = cfg.data.stream_batch.get(name, cfg.optim.batch_size)
         streams[name] = PatchStream(bank, batch, cfg.data.patch, cfg.data.foreground_p,
-                                    with_labels=with_label, seed=cfg.train.seed + 1000 * (i + 1))
+                                    with_labels=with_label, seed=cfg.train.seed + 1000 * (i + 1) + 7919 * rank)
     val = [(r.case_id, cache.get(r)) for r in split.val]
     return TrainingData(split, streams, val)
 
@@ -150,16 +151,18 @@ def train(cfg: Config, resume: bool = False) -> Path:
 
         return train_rounds(cfg, resume)
     torch.set_num_threads(cfg.train.threads)
-    seed_everything(cfg.train.seed)
+    ctx = init_distributed()
+    seed_everything(cfg.train.seed)  # same on every rank: identical initial weights
     run_dir = Path(cfg.train.out_dir) / cfg.train.name
     ckpt_dir = run_dir / "checkpoints"
     last = ckpt_dir / "last.pt"
     if run_dir.exists() and last.exists() and not resume:
         raise ConfigError(f"{run_dir} already holds a run; pass --resume to continue it or choose another name")
-    run_dir.mkdir(parents=True, exist_ok=True)
-    dump_config(cfg, run_dir / "config.yaml")
+    if ctx.is_main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        dump_config(cfg, run_dir / "config.yaml")
 
-    data = build_data(cfg, method)
+    data = build_data(cfg, method, ctx.rank)
     model = create_model(cfg.model)
     if cfg.train.init_from and not (resume and last.exists()):
         model.load_state_dict(load_checkpoint(cfg.train.init_from)["model_state"])
@@ -167,7 +170,7 @@ def train(cfg: Config, resume: bool = False) -> Path:
     if cfg.train.channels_last:
         model = model.to(memory_format=torch.channels_last)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.optim.lr, weight_decay=cfg.optim.weight_decay)
-    gen = torch.Generator().manual_seed(cfg.train.seed)
+    gen = torch.Generator().manual_seed(cfg.train.seed + 7919 * ctx.rank)
     start, best, prior_min = 0, -1.0, 0.0
     if resume and last.exists():
         ck = load_checkpoint(last)
@@ -176,8 +179,9 @@ def train(cfg: Config, resume: bool = False) -> Path:
         gen.set_state(ck["generator_state"])
         if "torch_rng_state" in ck:
             torch.set_rng_state(ck["torch_rng_state"])
-        for name, state in ck["stream_states"].items():
-            data.streams[name].rng.bit_generator.state = state
+        if not ctx.enabled:  # distributed resume re-seeds the ranks' streams instead (not bit-exact)
+            for name, state in ck["stream_states"].items():
+                data.streams[name].rng.bit_generator.state = state
         start, best = int(ck["iteration"]), float(ck["best_metric"])
         prior_min = float(ck.get("elapsed_minutes", 0.0))
         if "elapsed_minutes" not in ck and (run_dir / "history.csv").exists():  # checkpoints of early versions
@@ -185,7 +189,8 @@ def train(cfg: Config, resume: bool = False) -> Path:
 
             prior_min = float(pd.read_csv(run_dir / "history.csv")["minutes"].iloc[-1])
         console.print(f"[bold]resume[/] from iteration {start} (best val Dice {best:.4f})")
-    logger = MetricLogger(run_dir)
+    logger = MetricLogger(run_dir) if ctx.is_main else None
+    net = wrap_model(model, ctx)  # the module trained; ``model`` (unwrapped) is validated and saved
     cfg_dict = cfg.model_dump(mode="json")
     t0 = time.time()
     running: dict[str, list[float]] = {}
@@ -201,7 +206,7 @@ def train(cfg: Config, resume: bool = False) -> Path:
                         stream_states={k: s.rng.bit_generator.state for k, s in data.streams.items()})
 
     bar = tqdm(range(start, cfg.optim.iterations), initial=start, total=cfg.optim.iterations,
-               desc=cfg.train.name, disable=not cfg.train.progress, dynamic_ncols=True)
+               desc=cfg.train.name, disable=not cfg.train.progress or not ctx.is_main, dynamic_ncols=True)
     it = start
     for it in bar:
         for group in opt.param_groups:
@@ -209,7 +214,7 @@ def train(cfg: Config, resume: bool = False) -> Path:
         # streams with ``augment = False`` (e.g. paired registration slices) augment their own batches
         batches = {k: augment_batch(next(s), cfg, gen) if getattr(s, "augment", True) else next(s)
                    for k, s in data.streams.items()}
-        loss, logs = method.training_step(model, batches, it)
+        loss, logs = method.training_step(net, batches, it)
         if not torch.isfinite(loss):
             raise RuntimeError(f"loss became {float(loss)} at iteration {it}; lower optim.lr or check the data")
         opt.zero_grad(set_to_none=True)
@@ -218,9 +223,14 @@ def train(cfg: Config, resume: bool = False) -> Path:
         for k, v in logs.items():
             running.setdefault(k, []).append(v)
         bar.set_postfix(loss=f"{logs['loss/total']:.3f}", best=f"{best:.3f}")
-        timed_out = (cfg.train.max_minutes is not None and elapsed() > cfg.train.max_minutes) or (
-            cfg.optim.budget_minutes is not None and elapsed() >= cfg.optim.budget_minutes)
-        if (it + 1) % cfg.train.val_every == 0 or it + 1 == cfg.optim.iterations or timed_out:
+        timed_out = agree((cfg.train.max_minutes is not None and elapsed() > cfg.train.max_minutes) or (
+            cfg.optim.budget_minutes is not None and elapsed() >= cfg.optim.budget_minutes), ctx)
+        at_eval = (it + 1) % cfg.train.val_every == 0 or it + 1 == cfg.optim.iterations or timed_out
+        if at_eval and not ctx.is_main:  # only rank 0 validates, logs and saves
+            running.clear()
+            if timed_out:
+                break
+        elif at_eval:
             row = {k: float(np.mean(v)) for k, v in running.items()}
             running.clear()
             row["lr"] = opt.param_groups[0]["lr"]
@@ -233,11 +243,14 @@ def train(cfg: Config, resume: bool = False) -> Path:
                     save(ckpt_dir / "best.pt", it + 1)
             else:
                 save(ckpt_dir / "best.pt", it + 1)
+            assert logger is not None
             logger.log(it + 1, row)
             save(last, it + 1)
             if timed_out:
                 console.print(f"[yellow]stopping at iteration {it + 1} after {elapsed():.1f} min (time budget)[/]")
                 break
-    logger.close()
-    console.print(f"[bold green]done[/] {run_dir} best val mean Dice {best:.4f}")
+    sync_buffers(model, ctx)  # BN statistics of the last local forwards -> rank 0's (saved) values
+    if logger is not None:
+        logger.close()
+        console.print(f"[bold green]done[/] {run_dir} best val mean Dice {best:.4f}")
     return run_dir
