@@ -33,7 +33,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--data", default="../shared/data/acdc")
     ap.add_argument("-c", "--checkpoint", help="vxm-2d checkpoint (the learned row is skipped without one)")
-    ap.add_argument("--methods", nargs="+", default=["identity", "demons", "learned"])
+    ap.add_argument("--methods", nargs="+", default=["identity", "demons", "learned", "learned-symmetric"],
+                    help="learned-symmetric: inverse-consistent inference of the same network")
     ap.add_argument("--split", default="val")
     ap.add_argument("--out", default="benchmarks/out/propagation")
     args = ap.parse_args()
@@ -44,10 +45,12 @@ def main() -> None:
     cases = {r.case_id: r.load() for _, ed, es in pairs for r in (ed, es)}
     rows = []
     for name in args.methods:
-        if name == "learned" and not args.checkpoint:
-            print("no --checkpoint: skipping the learned registrator")
+        learned = name.startswith("learned")
+        if learned and not args.checkpoint:
+            print(f"no --checkpoint: skipping {name}")
             continue
-        reg = create_registrator(name, args.checkpoint if name == "learned" else None)
+        reg = (create_registrator("learned", args.checkpoint, symmetric=name == "learned-symmetric") if learned
+               else create_registrator(name))
         for patient, ed, es in tqdm(pairs, desc=name):
             for src, dst, direction in ((ed, es, "ED->ES"), (es, ed, "ES->ED")):
                 source, target = cases[src.case_id], cases[dst.case_id]

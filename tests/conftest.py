@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+from testkit import SHARED_DATA, tiny_overrides  # noqa: F401  (re-exported for older imports)
+
 
 
 @pytest.fixture(scope="session")
@@ -14,12 +15,3 @@ def phantom_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from cmrseg.data.phantom import write_phantom_dataset
 
     return write_phantom_dataset(tmp_path_factory.mktemp("phantom"), n_patients=4, n_val=1, seed=0)
-
-
-def tiny_overrides(root: Path, out: Path, name: str = "t") -> list[str]:
-    """A config that trains in seconds: small net, small patches, few iterations."""
-    return [f"data.root={root}", f"data.cache_dir={out / 'cache'}", f"train.out_dir={out / 'runs'}",
-            f"train.name={name}", "data.preprocess.fov_px=96", "data.preprocess.target_spacing=2.5",
-            "data.patch=64", "model.params={features: [4, 8, 16]}", "optim.batch_size=4",
-            "optim.iterations=4", "optim.warmup=1", "train.val_every=2", "train.progress=false",
-            "train.threads=1"]

@@ -12,7 +12,7 @@ import torch
 from cmrseg.config import load_config
 from cmrseg.engine import train
 from cmrseg.engine.checkpoint import load_checkpoint
-from conftest import tiny_overrides
+from testkit import tiny_overrides
 
 
 def _train(root: Path, out: Path, name: str, seed: int) -> tuple[dict[str, torch.Tensor], pd.DataFrame]:

@@ -10,7 +10,7 @@ from pathlib import Path
 import torch
 
 from cmrseg.engine.checkpoint import load_checkpoint
-from conftest import tiny_overrides
+from testkit import tiny_overrides
 
 SCRIPT = """
 import sys, torch, torch.distributed as dist

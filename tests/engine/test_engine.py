@@ -11,12 +11,12 @@ from cmrseg.config import load_config
 from cmrseg.engine import train
 from cmrseg.engine.checkpoint import load_checkpoint, model_from_checkpoint
 from cmrseg.methods.base import available_methods
-from conftest import tiny_overrides
+from testkit import tiny_overrides
 
 
 ROUND_METHODS = {"self-training"}  # several engine runs per method: tests/methods/test_self_training.py
 # need a shape-ae model, a position head or a pre-trained AE checkpoint: tests/methods/test_shape_prior.py
-SETUP_METHODS = {"shape-ae", "scn", "srnn", "srscn", "acnn"}
+SETUP_METHODS = {"registration", "shape-ae", "scn", "srnn", "srscn", "acnn"}
 
 
 @pytest.mark.parametrize("method", sorted(set(available_methods()) - ROUND_METHODS - SETUP_METHODS))

@@ -211,7 +211,7 @@ def test_subject_table_pairs_ed_es_with_known_indices() -> None:
 @pytest.mark.slow  # ~20 s: reads the 160 ACDC volumes
 def test_qc_flags_no_acdc_expert_label() -> None:
     """The default limits flag predictions, not disease: none of ACDC's expert label pairs is flagged."""
-    from conftest import SHARED_DATA
+    from testkit import SHARED_DATA
 
     from cmrseg.metrics.clinical import structure_volumes_ml
 

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from cmrseg.cli.main import app
 from cmrseg.config import load_config
 from cmrseg.engine import train
-from conftest import tiny_overrides
+from testkit import tiny_overrides
 
 
 @pytest.fixture(scope="module")

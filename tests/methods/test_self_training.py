@@ -14,7 +14,7 @@ from cmrseg.config import load_config
 from cmrseg.engine import train
 from cmrseg.errors import ConfigError
 from cmrseg.losses.supervised import DiceCE, MaskedDiceCE
-from conftest import tiny_overrides
+from testkit import tiny_overrides
 
 
 def test_masked_dice_ce_equals_dice_ce_without_mask_and_ignores_masked_pixels() -> None:

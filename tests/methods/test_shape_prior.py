@@ -16,7 +16,7 @@ from cmrseg.engine.checkpoint import load_checkpoint, model_from_checkpoint
 from cmrseg.errors import ConfigError
 from cmrseg.methods.base import create_method
 from cmrseg.models.shape_ae import ShapeAE, load_shape_ae
-from conftest import tiny_overrides
+from testkit import tiny_overrides
 
 AE = ["model.name=shape-ae", "model.params={features: [4, 4, 8, 8], code_channels: 4}", "method.name=shape-ae"]
 POS = ["model.params.position_head=true"]

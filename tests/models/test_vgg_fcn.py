@@ -12,7 +12,7 @@ from cmrseg.engine.checkpoint import load_checkpoint, model_from_checkpoint
 from cmrseg.errors import ConfigError
 from cmrseg.models.registry import ModelConfig, create_model
 from cmrseg.models.vgg_fcn import VggFCN
-from conftest import tiny_overrides
+from testkit import tiny_overrides
 
 
 @pytest.fixture(autouse=True)

@@ -17,7 +17,7 @@ from cmrseg.registration.pairs import PairStream, PhasePair, phase_pairs
 from cmrseg.registration.registrators import LearnedRegistrator, warp_image
 from cmrseg.transforms.intensity import IntensityAugConfig
 from cmrseg.transforms.spatial import SpatialAugConfig
-from conftest import tiny_overrides
+from testkit import tiny_overrides
 
 REG = ["method.name=registration", "model.name=vxm-2d", "model.params={features: [4, 8, 16], integration_steps: 4}"]
 

@@ -67,16 +67,31 @@ class RegistrationNet(nn.Module):
         self.divisor = 2 ** len(feats) * self.downsize  # neurite's U-Net pools once per level
         self.integration_steps = integration_steps
 
-    def forward(self, moving: torch.Tensor, fixed: torch.Tensor) -> dict[str, torch.Tensor]:
+    def velocity(self, moving: torch.Tensor, fixed: torch.Tensor) -> torch.Tensor:
+        """Stationary velocity field (moving -> fixed) on the padded, ``downsize``-d grid."""
         h, w = fixed.shape[-2:]
         ph, pw = (-h) % self.divisor, (-w) % self.divisor
         mov, fix = (F.pad(t, (0, pw, 0, ph)) for t in (moving, fixed)) if (ph or pw) else (moving, fixed)
         if self.downsize > 1:
             mov, fix = F.avg_pool2d(mov, self.downsize), F.avg_pool2d(fix, self.downsize)
-        velocity = self.net(mov, fix, return_field_type="velocity")
+        return self.net(mov, fix, return_field_type="velocity")
+
+    def displacement(self, velocity: torch.Tensor, shape: tuple[int, int]) -> torch.Tensor:
+        """Integrate ``velocity`` (scaling and squaring) and bring it to the input grid ``shape`` (px units)."""
         disp = self.net.velocity_field_integrator(velocity) if self.integration_steps > 0 else velocity
         if self.downsize > 1:  # coarse pixel (i) sits at fine (i + 0.5) k - 0.5: align_corners=False
             disp = F.interpolate(disp * self.downsize, scale_factor=self.downsize, mode="bilinear",
                                  align_corners=False)
-        disp = disp[..., :h, :w]
+        return disp[..., : shape[0], : shape[1]]
+
+    def forward(self, moving: torch.Tensor, fixed: torch.Tensor) -> dict[str, torch.Tensor]:
+        velocity = self.velocity(moving, fixed)
+        disp = self.displacement(velocity, tuple(fixed.shape[-2:]))
         return {"disp": disp, "velocity": velocity, "warped": warp(moving, disp)}
+
+    @torch.no_grad()
+    def symmetric_displacement(self, moving: torch.Tensor, fixed: torch.Tensor) -> torch.Tensor:
+        """Inverse-consistent estimate: the velocity is the mean of v(moving, fixed) and -v(fixed, moving)
+        (for a stationary velocity field, exp(-v) is the inverse map); two network passes."""
+        v = 0.5 * (self.velocity(moving, fixed) - self.velocity(fixed, moving))
+        return self.displacement(v, tuple(fixed.shape[-2:]))

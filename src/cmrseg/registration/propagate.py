@@ -157,13 +157,14 @@ def _cine_of(ref: CaseRef) -> Path:
 def propagate_dataset(registrator: Registrator, root: str | Path, out_dir: str | Path, direction: str = "ed2es",
                       split: str | None = None, layout: str | None = None, all_frames: bool = False,
                       mask_folding: bool = False, min_confidence: float = 0.0,
-                      progress: bool = True) -> list[Propagation]:
+                      progress: bool = True, patients: list[str] | None = None) -> list[Propagation]:
     """Propagate labels between the ED and ES frames of every patient of a dataset (or to all cine frames).
 
     Args:
         direction: ``ed2es``, ``es2ed`` or ``both`` (with ``all_frames``: which phase is the source).
         split: only patients of this split (``train``/``val``; layouts without one get the default split).
         all_frames: propagate the source phase to every frame of the patient's 4D cine.
+        patients: only these patients (e.g. the labelled ones of a label budget).
 
     Raises:
         InputError: unknown direction, or no patient with a labelled source frame.
@@ -179,6 +180,8 @@ def propagate_dataset(registrator: Registrator, root: str | Path, out_dir: str |
     if split is not None:
         assign_default_split(refs)
         refs = [r for r in refs if r.split == split]
+    if patients is not None:
+        refs = [r for r in refs if r.patient in set(patients)]
     by_patient: dict[str, dict[str, CaseRef]] = {}
     for r in refs:
         if r.phase in ("ED", "ES"):

@@ -136,24 +136,34 @@ class DemonsRegistrator(Registrator):
 
 
 @torch.no_grad()
-def predict_displacement(model: torch.nn.Module, moving: np.ndarray, fixed: np.ndarray, batch: int = 4) -> np.ndarray:
-    """Run a registration network slice-wise over ``(z, H, W)`` volumes -> ``(z, 2, H, W)``."""
+def predict_displacement(model: torch.nn.Module, moving: np.ndarray, fixed: np.ndarray, batch: int = 4,
+                         symmetric: bool = False) -> np.ndarray:
+    """Run a registration network slice-wise over ``(z, H, W)`` volumes -> ``(z, 2, H, W)``.
+
+    ``symmetric``: the model's inverse-consistent estimate (``symmetric_displacement``, two passes).
+    """
     was_training = model.training
     model.eval()
     m = torch.from_numpy(_as_volume(moving, "moving"))[:, None]
     f = torch.from_numpy(_as_volume(fixed, "fixed"))[:, None]
-    out = [model(m[i:i + batch], f[i:i + batch])["disp"] for i in range(0, len(m), batch)]
+    run = model.symmetric_displacement if symmetric else (lambda a, b: model(a, b)["disp"])
+    out = [run(m[i:i + batch], f[i:i + batch]) for i in range(0, len(m), batch)]
     model.train(was_training)
     return torch.cat(out).numpy()
 
 
 class LearnedRegistrator(Registrator):
-    """A trained registration network (``vxm-2d``); ``preprocess`` comes from its checkpoint."""
+    """A trained registration network (``vxm-2d``); ``preprocess`` comes from its checkpoint.
+
+    Args:
+        symmetric: inverse-consistent inference (mean of the forward and the negated backward velocity).
+    """
 
     name = "learned"
 
-    def __init__(self, model: torch.nn.Module, preprocess: PreprocessConfig | None = None, batch: int = 4) -> None:
-        self.model, self.batch = model.eval(), batch
+    def __init__(self, model: torch.nn.Module, preprocess: PreprocessConfig | None = None, batch: int = 4,
+                 symmetric: bool = False) -> None:
+        self.model, self.batch, self.symmetric = model.eval(), batch, symmetric
         self.preprocess = preprocess or PreprocessConfig()
 
     @classmethod
@@ -168,7 +178,7 @@ class LearnedRegistrator(Registrator):
         return cls(model, PreprocessConfig.model_validate(ckpt["config"]["data"]["preprocess"]), **kw)
 
     def _register(self, moving: np.ndarray, fixed: np.ndarray) -> np.ndarray:
-        return predict_displacement(self.model, moving, fixed, self.batch)
+        return predict_displacement(self.model, moving, fixed, self.batch, self.symmetric)
 
 
 def _probe(model: torch.nn.Module) -> dict:

@@ -1,0 +1,16 @@
+"""Helpers shared by test modules (a module with its own name: several folders have a ``conftest``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+def tiny_overrides(root: Path, out: Path, name: str = "t") -> list[str]:
+    """A config that trains in seconds: small net, small patches, few iterations."""
+    return [f"data.root={root}", f"data.cache_dir={out / 'cache'}", f"train.out_dir={out / 'runs'}",
+            f"train.name={name}", "data.preprocess.fov_px=96", "data.preprocess.target_spacing=2.5",
+            "data.patch=64", "model.params={features: [4, 8, 16]}", "optim.batch_size=4",
+            "optim.iterations=4", "optim.warmup=1", "train.val_every=2", "train.progress=false",
+            "train.threads=1"]
