@@ -43,6 +43,7 @@ def test_shapes_and_gradients(size: tuple[int, int]) -> None:
     x = torch.randn(2, 1, *size)
     out = net(x)
     assert out["logits"].shape == (2, 4, *size) and out["features"].shape == (2, 4, *size)
+    assert out["bottleneck"].shape[:2] == (2, 32) and out["bottleneck"].shape[2] == -(-size[0] // 16)
     out["logits"].logsumexp(1).mean().backward()
     grads = {n: p.grad for n, p in net.named_parameters()}
     assert all(g is not None and torch.isfinite(g).all() for g in grads.values())
