@@ -57,13 +57,16 @@ def predict(
     checkpoint: Path = typer.Option(..., "-c", "--checkpoint", help="checkpoint (runs/<name>/checkpoints/best.pt)"),
     no_postprocess: bool = typer.Option(False, help="skip largest-component / hole filling"),
     save_bias: bool = typer.Option(False, help="also write the estimated bias field (bias-field models)"),
+    crf: bool = typer.Option(False, help="refine probabilities with a dense CRF (Bai et al. 2017 parameters, "
+                             "sigmas in mm; see cmrseg.postprocess.crf) before post-processing"),
 ) -> None:
     """Segment volumes; outputs are NIfTI label maps on the input's own grid and header."""
     from cmrseg.inference.batch import predict_paths
+    from cmrseg.postprocess.crf import CRFConfig
 
     try:
         written, failed = predict_paths(input, output, checkpoint, postprocess=not no_postprocess,
-                                        save_bias=save_bias)
+                                        save_bias=save_bias, crf=CRFConfig() if crf else None)
     except CmrsegError as exc:
         _fail(exc)
     console.print(f"wrote {len(written)} label map(s) to {output}")

@@ -9,6 +9,7 @@ from tqdm.auto import tqdm
 from cmrseg.errors import CmrsegError, InputError
 from cmrseg.inference.predictor import Predictor
 from cmrseg.io.nifti import is_nifti, strip_nifti_suffix
+from cmrseg.postprocess.crf import CRFConfig
 
 LABEL_SUFFIXES = ("_gt", "_scribble", "_manual", "_label", "_seg")
 
@@ -45,11 +46,15 @@ def output_path(src: Path, output: Path, single: bool) -> Path:
 
 
 def predict_paths(input: str | Path, output: str | Path, checkpoint: str | Path,
-                  postprocess: bool = True, save_bias: bool = False) -> tuple[list[Path], list[tuple[Path, str]]]:
-    """Predict every input; returns ``(written files, [(input, error message), ...])``."""
+                  postprocess: bool = True, save_bias: bool = False,
+                  crf: CRFConfig | None = None) -> tuple[list[Path], list[tuple[Path, str]]]:
+    """Predict every input; returns ``(written files, [(input, error message), ...])``.
+
+    ``crf``: refine the probabilities with a dense CRF (:mod:`cmrseg.postprocess.crf`) before post-processing.
+    """
     input, output = Path(input), Path(output)
     srcs = list_inputs(input)
-    predictor = Predictor.from_checkpoint(checkpoint, postprocess=postprocess)
+    predictor = Predictor.from_checkpoint(checkpoint, postprocess=postprocess, crf=crf)
     written: list[Path] = []
     failed: list[tuple[Path, str]] = []
     for src in tqdm(srcs, desc="predict", disable=len(srcs) < 2):

@@ -40,7 +40,8 @@ class VggFCN(nn.Module):
             reference code).
         fc: channels of the two 1x1 conv layers (default ``width``: 64 as in the paper).
 
-    The output dict has ``logits`` (N, C, H, W) and ``features`` (the last 1x1 layer's output), like UNet2D.
+    The output dict has ``logits`` (N, C, H, W), ``features`` (the last 1x1 layer's output, full resolution)
+    and ``bottleneck`` (the coarsest scale's features), like UNet2D.
 
     Example:
         >>> net = VggFCN(width=4)
@@ -78,4 +79,4 @@ class VggFCN(nn.Module):
             fused.append(f if f.shape[-2:] == size else
                          F.interpolate(f, size=size, mode="bilinear", align_corners=False))
         features = self.fc(torch.cat(fused, 1))
-        return {"logits": self.head(features), "features": features}
+        return {"logits": self.head(features), "features": features, "bottleneck": x}

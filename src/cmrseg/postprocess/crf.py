@@ -90,11 +90,12 @@ def crf_refine(probs: np.ndarray, image: np.ndarray, spacing_yx: tuple[float, fl
     Returns:
         ``(C, z, y, x)`` float32 marginals; ``argmax(0)`` is the refined label map.
 
-    Example:
-        >>> p = np.full((2, 1, 8, 8), 0.5, np.float32); img = np.zeros((1, 8, 8), np.float32); img[..., 4:] = 3
-        >>> p[1, ..., 4:] = 0.6; p[0, ..., 4:] = 0.4
-        >>> crf_refine(p, img, (1.5, 1.5)).argmax(0)[0, 0].tolist()
-        [0, 0, 0, 0, 1, 1, 1, 1]
+    Example (an uncertain column next to a bright edge joins the side it looks like):
+        >>> img = np.zeros((1, 16, 8), np.float32); img[..., 4:] = 3.0
+        >>> p1 = np.full((1, 16, 8), 0.1, np.float32); p1[..., 5:] = 0.9; p1[..., 4] = 0.45
+        >>> q = crf_refine(np.stack([1 - p1, p1]), img, (1.5, 1.5))
+        >>> (p1[0, 8] > 0.5).astype(int).tolist(), q.argmax(0)[0, 8].tolist()
+        ([0, 0, 0, 0, 0, 1, 1, 1], [0, 0, 0, 0, 1, 1, 1, 1])
     """
     cfg = cfg or CRFConfig()
     probs = np.asarray(probs, dtype=np.float32)
