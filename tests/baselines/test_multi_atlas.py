@@ -27,16 +27,17 @@ def moved(case: Case, angle_deg: float, shift_mm: tuple[float, float]) -> Case:
     return Case(image, case.spacing, case.affine, "moved", "moved", label=label)
 
 
-# Excluded from the default suite for now: passes alone and with its neighbours, but failed once (Dice 0) inside the
-# full `pytest -n 2` run of a fresh checkout; an order/state dependence still to find (see the issue 6 note).
-@pytest.mark.slow
-def test_registration_recovers_a_rotated_shifted_heart() -> None:
-    atlas = make_phantom_case(3, shape=(6, 96, 96), spacing=(9.0, 2.0, 2.0))
-    target = moved(atlas, angle_deg=60.0, shift_mm=(14.0, -10.0))
+@pytest.mark.parametrize("seed,angle,shift", [(3, 60.0, (14.0, -10.0)), (0, 60.0, (14.0, -10.0)),
+                                              (5, -45.0, (-20.0, 8.0))])
+def test_registration_recovers_a_rotated_shifted_heart(seed: int, angle: float, shift: tuple[float, float]) -> None:
+    """Known answer: the atlas itself in a new pose. (Seed 0 defeated an earlier translation-first search: the
+    unrotated heart matched best 55 mm away; the joint rotation x translation search finds it.)"""
+    atlas = make_phantom_case(seed, shape=(6, 96, 96), spacing=(9.0, 2.0, 2.0))
+    target = moved(atlas, angle_deg=angle, shift_mm=shift)
     identity = np.mean(list(dice_per_structure(atlas.label, target.label).values()))
     res = segment_multi_atlas(target, [atlas], MultiAtlasConfig(work_spacing_mm=3.0))
     got = dice_per_structure(res.majority, target.label)
-    assert identity < 0.3  # the pose change really misaligns the structures
+    assert identity < 0.5  # the pose change really misaligns the structures
     assert min(got.values()) > 0.8, got  # one atlas: majority = weighted = its propagated labels
     assert np.array_equal(res.majority, res.weighted) and res.majority.shape == target.shape
     assert res.propagated[0].seconds > 0

@@ -11,16 +11,19 @@ segmentation", IEEE TMI 2009, for locally weighted voting). With SimpleITK, per 
    centres are aligned first;
 2. the metric (Mattes mutual information) is restricted to the **atlas heart region**: the atlas labels
    projected over all slices and dilated by ``roi_margin_mm`` (moving-image mask);
-3. **exhaustive search**: in-plane translations on a ``search_step_mm`` grid over +-``search_mm``, then
-   in-plane rotations (every ``rotation_step_deg``, full circle) about the atlas heart centre, each with
-   small translations, then isotropic scales ``1 +- k scale_step`` about the heart centre: hearts sit up to
-   55 mm off the image centre, their long axes point in different directions across patients and their
-   sizes differ (DCM vs normal), which local optimisers do not recover;
+3. **exhaustive search** of the pose: jointly every in-plane rotation (``coarse_rotation_deg`` steps within
+   +-``max_rotation_deg``, about the atlas heart centre) x every in-plane translation (``search_step_mm``
+   grid over +-``search_mm``) on images at ``search_step_mm``; then finer rotations and shifts around the
+   best one at ``work_spacing_mm``; then isotropic scales ``1 +- k scale_step`` about the heart centre:
+   hearts sit up to 55 mm off the image centre, their long axes point in different directions across
+   patients and their sizes differ (DCM vs normal), which local optimisers do not recover. (A translation
+   search before the rotation search is not enough: a heart turned by 60 degrees can match the unturned
+   atlas best 55 mm away; a full-circle rotation range let unanatomical poses win on ACDC training targets);
 4. optionally (``deform``) a 3D cubic B-spline refinement (``bspline_grid_mm`` control points, Mattes MI);
 5. the atlas label map resampled onto the target's own grid with SimpleITK's label-linear interpolator
    (each label's indicator interpolated linearly, then the arg-max), the atlas image linearly.
 
-Measured on 2 ACDC *training* targets x 7 atlases (ED, not the validation split): local gradient-based
+Measured on 2-3 ACDC *training* targets x 7 atlases (not the validation split): local gradient-based
 refinement after the search (similarity or affine with Mattes MI, correlation or mean squares, and the
 B-spline with MI or neighbourhood correlation) *lowered* the mean single-atlas Dice (LV 0.76-0.78 ->
 0.61-0.77): between patients the intensity optimum is not the anatomical one. The same B-spline raised
@@ -36,6 +39,7 @@ Registration runs single-threaded by default (``threads``), as everything on the
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from collections.abc import Sequence
@@ -51,6 +55,8 @@ from cmrseg.data.preprocess import normalise_intensity
 from cmrseg.errors import InputError
 from cmrseg.labels import NUM_CLASSES
 
+log = logging.getLogger(__name__)
+
 
 class MultiAtlasConfig(BaseModel):
     """Registration and fusion parameters (defaults: ~5 s per ACDC atlas on one core of the shared machine)."""
@@ -58,9 +64,11 @@ class MultiAtlasConfig(BaseModel):
     work_spacing_mm: float = Field(3.0, gt=0, description="in-plane spacing the registration runs at")
     roi_margin_mm: float = Field(20.0, ge=0, description="atlas heart region = its labels dilated by this")
     search_mm: float = Field(60.0, ge=0, description="translation search range (+-, in-plane)")
-    search_step_mm: float = Field(6.0, gt=0, description="translation search step")
-    rotation_step_deg: float = Field(15.0, gt=0, le=180, description="rotation search step (full circle)")
-    rotation_shift_mm: float = Field(6.0, ge=0, description="translations (+-) tried with each rotation")
+    search_step_mm: float = Field(6.0, gt=0, description="coarse search: translation step = image spacing")
+    coarse_rotation_deg: float = Field(30.0, gt=0, le=180, description="coarse search: rotation step")
+    max_rotation_deg: float = Field(60.0, ge=0, le=180, description="coarse search: rotations within +-this")
+    rotation_step_deg: float = Field(7.5, gt=0, description="fine search: rotation step (within +-coarse/2)")
+    rotation_shift_mm: float = Field(6.0, ge=0, description="fine search: translations (+-) with each rotation")
     rotation_shift_step_mm: float = Field(3.0, gt=0)
     scale_step: float = Field(0.08, ge=0, description="in-plane+z isotropic scale search step (0: no scale search)")
     scale_steps: int = Field(3, ge=0, description="scales 1 +- k * scale_step, k <= scale_steps")
@@ -90,6 +98,7 @@ class MultiAtlasResult:
     propagated: list[Propagated] = field(repr=False)
     seconds_registration: float = 0.0
     seconds_fusion: float = 0.0
+    failed: list[str] = field(default_factory=list)  # atlases whose registration raised (left out)
 
 
 def to_sitk(image: np.ndarray, spacing_zyx: Sequence[float]) -> sitk.Image:
@@ -138,6 +147,10 @@ def _exhaustive(reg: sitk.ImageRegistrationMethod, fixed: sitk.Image, moving: si
     reg.Execute(fixed, moving)
 
 
+def _centre(img: sitk.Image) -> tuple[float, ...]:
+    return img.TransformContinuousIndexToPhysicalPoint([(n - 1) / 2 for n in img.GetSize()])
+
+
 def register(fixed: sitk.Image, moving: sitk.Image, moving_mask: sitk.Image, heart_centre: Sequence[float],
              cfg: MultiAtlasConfig) -> sitk.Transform:
     """Transform mapping ``fixed`` points into ``moving`` (SimpleITK convention), see the module docstring.
@@ -146,18 +159,25 @@ def register(fixed: sitk.Image, moving: sitk.Image, moving_mask: sitk.Image, hea
         moving_mask: atlas heart region (uint8) on ``moving``'s grid.
         heart_centre: atlas heart centre ``(x, y, z)`` in ``moving``'s physical space (mm).
     """
-    tx = sitk.CenteredTransformInitializer(fixed, moving, sitk.Euler3DTransform(),
-                                           sitk.CenteredTransformInitializerFilter.GEOMETRY)
-    reg = _mi_method(cfg, moving_mask)
-    n = int(cfg.search_mm // cfg.search_step_mm)
-    _exhaustive(reg, fixed, moving, tx, [0, 0, 0, n, n, 0], [1.0, 1.0, 1.0, cfg.search_step_mm,
-                                                              cfg.search_step_mm, 1.0])
-    # re-centre on the fixed point that maps to the atlas heart centre, so rotations turn the heart in place
-    centre = np.asarray(tx.GetInverse().TransformPoint(tuple(float(c) for c in heart_centre)))
+    # T(x) = R (x - c) + c + t with c = where the atlas heart lands when the stack centres are aligned
+    # (t0 = moving centre - fixed centre): T(c) = c + t for every R, so rotations turn the heart in place and
+    # the translation grid is centred on the same target position for every rotation
+    t0 = np.asarray(_centre(moving)) - np.asarray(_centre(fixed))
     rigid = sitk.Euler3DTransform()
-    rigid.SetCenter(tuple(centre))
-    rigid.SetTranslation(tuple(np.asarray(heart_centre, float) - centre))
-    n_rot = int(round(180.0 / cfg.rotation_step_deg))
+    rigid.SetCenter(tuple(np.asarray(heart_centre, float) - t0))
+    rigid.SetTranslation(tuple(t0))
+    # 1. coarse: every rotation x every translation, on images at search_step_mm (a joint search: a heart
+    #    turned by 60 degrees may match the unrotated atlas best somewhere else entirely)
+    fixed_c = in_plane_resample(fixed, cfg.search_step_mm)
+    moving_c = in_plane_resample(moving, cfg.search_step_mm)
+    mask_c = sitk.Resample(moving_mask, moving_c, sitk.Transform(), sitk.sitkNearestNeighbor, 0, sitk.sitkUInt8)
+    n = int(cfg.search_mm // cfg.search_step_mm)
+    _exhaustive(_mi_method(cfg, mask_c), fixed_c, moving_c, rigid,
+                [0, 0, int(cfg.max_rotation_deg // cfg.coarse_rotation_deg), n, n, 0],
+                [1.0, 1.0, math.radians(cfg.coarse_rotation_deg), cfg.search_step_mm, cfg.search_step_mm, 1.0])
+    # 2. fine: rotations within half a coarse step, small shifts, at work_spacing_mm
+    reg = _mi_method(cfg, moving_mask)
+    n_rot = int(cfg.coarse_rotation_deg / 2 // cfg.rotation_step_deg)
     n_sh = int(cfg.rotation_shift_mm // cfg.rotation_shift_step_mm)
     _exhaustive(reg, fixed, moving, rigid, [0, 0, n_rot, n_sh, n_sh, 0],
                 [1.0, 1.0, math.radians(cfg.rotation_step_deg), cfg.rotation_shift_step_mm,
@@ -253,9 +273,18 @@ def segment_multi_atlas(target: Case, atlases: Sequence[Case], cfg: MultiAtlasCo
     cfg = cfg or MultiAtlasConfig()
     if not atlases:
         raise InputError("no atlases given", target.source, "pass at least one labelled atlas volume")
-    propagated = [propagate(a, target, cfg) for a in atlases]
+    propagated, failed = [], []
+    for a in atlases:
+        try:
+            propagated.append(propagate(a, target, cfg))
+        except RuntimeError as exc:  # ITK: a searched pose left no sample inside the images
+            log.warning("atlas %s not registered to %s, left out: %s", a.case_id, target.case_id,
+                        str(exc).strip().splitlines()[-1])
+            failed.append(a.case_id)
+    if not propagated:
+        raise RuntimeError(f"no atlas could be registered to {target.case_id}: {failed}")
     t0 = time.perf_counter()
     majority = majority_vote([p.label for p in propagated])
     weighted = weighted_vote(target.image, target.spacing, propagated, cfg)
     return MultiAtlasResult(majority, weighted, propagated, sum(p.seconds for p in propagated),
-                            time.perf_counter() - t0)
+                            time.perf_counter() - t0, failed)
