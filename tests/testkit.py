@@ -14,3 +14,20 @@ def tiny_overrides(root: Path, out: Path, name: str = "t") -> list[str]:
             "data.patch=64", "model.params={features: [4, 8, 16]}", "optim.batch_size=4",
             "optim.iterations=4", "optim.warmup=1", "train.val_every=2", "train.progress=false",
             "train.threads=1"]
+
+
+def assert_resume_equals_uninterrupted(base: list[str]) -> None:
+    """Train ``base`` straight through and interrupted after one iteration + resumed: same final weights."""
+    import torch
+
+    from cmrseg.config import load_config
+    from cmrseg.engine import train
+    from cmrseg.engine.checkpoint import load_checkpoint
+
+    full = train(load_config(None, base + ["train.name=full"]))
+    train(load_config(None, base + ["train.name=part", "train.max_minutes=0"]))  # stops after 1 iteration
+    part = train(load_config(None, base + ["train.name=part"]), resume=True)
+    a = load_checkpoint(full / "checkpoints" / "last.pt")["model_state"]
+    b = load_checkpoint(part / "checkpoints" / "last.pt")["model_state"]
+    for k in a:
+        assert torch.allclose(a[k].float(), b[k].float(), atol=1e-5), k

@@ -11,7 +11,7 @@ from cmrseg.config import load_config
 from cmrseg.engine import train
 from cmrseg.engine.checkpoint import load_checkpoint, model_from_checkpoint
 from cmrseg.methods.base import available_methods
-from testkit import tiny_overrides
+from testkit import assert_resume_equals_uninterrupted, tiny_overrides
 
 
 ROUND_METHODS = {"self-training"}  # several engine runs per method: tests/methods/test_self_training.py
@@ -35,14 +35,7 @@ def test_every_method_trains_and_checkpoints(method: str, phantom_root, tmp_path
 
 
 def test_resume_equals_uninterrupted(phantom_root, tmp_path) -> None:
-    base = tiny_overrides(phantom_root, tmp_path)
-    full = train(load_config(None, base + ["train.name=full"]))
-    train(load_config(None, base + ["train.name=part", "train.max_minutes=0"]))  # stops after 1 iteration
-    part = train(load_config(None, base + ["train.name=part"]), resume=True)
-    a = load_checkpoint(full / "checkpoints" / "last.pt")["model_state"]
-    b = load_checkpoint(part / "checkpoints" / "last.pt")["model_state"]
-    for k in a:
-        assert torch.allclose(a[k].float(), b[k].float(), atol=1e-5), k
+    assert_resume_equals_uninterrupted(tiny_overrides(phantom_root, tmp_path))
 
 
 def test_same_seed_same_metrics(phantom_root, tmp_path) -> None:

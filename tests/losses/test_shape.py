@@ -19,13 +19,7 @@ from cmrseg.models.unet import UNet2D
 AE_PARAMS = {"features": [4, 4, 8, 8], "code_channels": 4}
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny training loops: one thread is faster, and on a loaded 2-core machine 2 threads thrash (10x slower)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def logits_of(probs: list[list[float]]) -> torch.Tensor:

@@ -8,13 +8,7 @@ import torch
 from cmrseg.models.unet import UNet2D
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny training loops: one thread is faster, and on a loaded 2-core machine 2 threads thrash (10x slower)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_position_head_is_optional_and_regresses_positions() -> None:

@@ -14,13 +14,7 @@ from cmrseg.models.registry import ModelConfig, create_model
 from cmrseg.models.shape_ae import ShapeAE, load_shape_ae
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny training loops: one thread is faster, and on a loaded 2-core machine 2 threads thrash (10x slower)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.mark.parametrize("size", [128, 224])

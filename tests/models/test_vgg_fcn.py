@@ -15,12 +15,7 @@ from cmrseg.models.vgg_fcn import VggFCN
 from testkit import tiny_overrides
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_default_layout_is_the_papers() -> None:

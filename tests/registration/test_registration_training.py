@@ -17,7 +17,7 @@ from cmrseg.registration.pairs import PairStream, PhasePair, phase_pairs
 from cmrseg.registration.registrators import LearnedRegistrator, warp_image
 from cmrseg.transforms.intensity import IntensityAugConfig
 from cmrseg.transforms.spatial import SpatialAugConfig
-from testkit import tiny_overrides
+from testkit import assert_resume_equals_uninterrupted, tiny_overrides
 
 REG = ["method.name=registration", "model.name=vxm-2d", "model.params={features: [4, 8, 16], integration_steps: 4}"]
 
@@ -70,13 +70,4 @@ def test_pair_stream_augments_both_frames_alike(phantom_root, tmp_path) -> None:
 
 
 def test_resume_equals_uninterrupted(phantom_root, tmp_path) -> None:
-    from cmrseg.engine.checkpoint import load_checkpoint
-
-    base = tiny_overrides(phantom_root, tmp_path) + REG  # 4 iterations, paired augmentation on
-    full = train(load_config(None, base + ["train.name=full"]))
-    train(load_config(None, base + ["train.name=part", "train.max_minutes=0"]))  # stops after 1 iteration
-    part = train(load_config(None, base + ["train.name=part"]), resume=True)
-    a = load_checkpoint(full / "checkpoints" / "last.pt")["model_state"]
-    b = load_checkpoint(part / "checkpoints" / "last.pt")["model_state"]
-    for k in a:
-        assert torch.allclose(a[k].float(), b[k].float(), atol=1e-5), k
+    assert_resume_equals_uninterrupted(tiny_overrides(phantom_root, tmp_path) + REG)  # paired augmentation on

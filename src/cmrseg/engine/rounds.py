@@ -32,13 +32,10 @@ from cmrseg.labels import STRUCTURES, UNANNOTATED
 console = Console(stderr=True)
 
 
-def _round_config(cfg: Config, run_dir: Path, r: int, **changes: object) -> Config:
+def _round_config(cfg: Config, run_dir: Path, r: int) -> Config:
     c = cfg.model_copy(deep=True)
     c.train.out_dir, c.train.name = str(run_dir), f"round{r}"
     c.method.params = {**c.method.params, "round": r}
-    for key, value in changes.items():
-        section, attr = key.split("__")
-        setattr(getattr(c, section), attr, value)
     return c
 
 
@@ -61,12 +58,12 @@ def write_pseudo_labels(checkpoint: Path, refs: list[CaseRef], out: Path, crf: d
     out.mkdir(parents=True, exist_ok=True)
     rows = []
     for ref in tqdm(refs, desc=f"pseudo-label {out.parent.name}", disable=not progress):
-        case = ref.load(with_label=False)
+        case = ref.load(with_label=ref.label_path is not None)  # one read; the predictor drops the label
         pred = predictor.predict_case(case, return_probabilities=confidence > 0)
         label = pred.label.copy()
         row: dict[str, object] = {"case_id": ref.case_id}
-        if ref.label_path is not None:  # hidden ground truth: scored for the report, never used to train
-            gt = ref.load(with_label=True).label
+        if case.label is not None:  # hidden ground truth: scored for the report, never used to train
+            gt = case.label
             for code, name in STRUCTURES.items():
                 p, g = label == code, gt == code
                 denom = p.sum() + g.sum()
