@@ -32,6 +32,7 @@ from cmrseg.engine import train
 from cmrseg.inference import Predictor
 from cmrseg.io import load_dataset
 from cmrseg.metrics.anatomy import anatomy_checks, anatomy_summary
+from cmrseg.pipeline import evaluate_checkpoint
 
 ABLATION = {  # key -> (table name, config)
     "unet": ("U-Net", "configs/acdc/supervised_7.yaml"),
@@ -87,6 +88,8 @@ def main() -> None:
     ap.add_argument("--methods", nargs="+", default=list(ABLATION), choices=list(ABLATION))
     ap.add_argument("--autoencoder", default="runs/shape_ae_acdc/checkpoints/best.pt")
     ap.add_argument("--reuse", action="store_true", help="evaluate existing runs instead of training")
+    ap.add_argument("--lge", default="../shared/data/mscmr_lge",
+                    help="MS-CMRSeg LGE root: its val split is a cross-sequence test of every run ('' to skip)")
     ap.add_argument("--set", nargs="*", default=[], help="extra overrides for every run")
     args = ap.parse_args()
     budget = ([f"optim.budget_minutes={args.budget_minutes}", f"train.max_minutes={args.budget_minutes + 3}"]
@@ -103,8 +106,14 @@ def main() -> None:
         cfg, run_dir, summary = train_and_evaluate(config, overrides, args.reuse)
         raw, post, gt = anatomy_rows(run_dir, cfg)
         hist = pd.read_csv(run_dir / "history.csv")
+        lge = {}
+        if args.lge:
+            lge_sum = evaluate_checkpoint(run_dir / "checkpoints" / "best.pt", args.lge, run_dir / "lge_val",
+                                          split="val", progress=False).summary
+            lge = {"LGE_Dice_mean": round(lge_sum["mean"]["dice_mean"], 3),
+                   "LGE_HD95_mean": round(lge_sum["mean"]["hd95_mm_mean"], 2)}
         rows.append({"method": name, "train_min": round(float(hist["minutes"].iloc[-1]), 1),
-                     "iters": int(hist["iteration"].iloc[-1]), **metric_columns(summary),
+                     "iters": int(hist["iteration"].iloc[-1]), **metric_columns(summary), **lge,
                      **{f"raw_{c}": round(raw[c], 2) for c in CHECKS}, "pp_impossible": round(post["impossible"], 2)})
         gt_row = {"method": "ground truth", **{f"raw_{c}": round(gt[c], 2) for c in CHECKS},
                   "pp_impossible": round(gt["impossible"], 2)}
@@ -118,7 +127,8 @@ def main() -> None:
           "(impossible = LV not enclosed by myocardium on some slice, or a structure in several components within "
           "a slice; fragmented_3d: several 3D components, not counted as impossible); pp_impossible: the same "
           "after post-processing. The SRNN/"
-          "SRSCN/ACNN shape AE saw the label maps (no images) of all training patients.")
+          "SRSCN/ACNN shape AE saw the label maps (no images) of all training patients. LGE_*: the same checkpoint "
+          "on MS-CMRSeg LGE val (5 subjects, another sequence and centre; never trained on).")
 
 
 if __name__ == "__main__":

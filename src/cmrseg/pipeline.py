@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from tqdm.auto import tqdm
@@ -15,8 +16,12 @@ from tqdm.auto import tqdm
 from cmrseg.config import Config, load_config
 from cmrseg.data.splits import split_from_config
 from cmrseg.engine import train
+from cmrseg.errors import InputError
 from cmrseg.inference import Predictor
 from cmrseg.io.nifti import write_nifti
+
+if TYPE_CHECKING:
+    from cmrseg.metrics.evaluate import EvaluationResult
 
 console = Console(stderr=True)
 
@@ -39,31 +44,81 @@ def protocol_text(cfg: Config, split_desc: str) -> str:
             f"{EMPTY_POLICY}")
 
 
+def score_references(refs: list, predictor: Predictor, out_dir: Path, protocol: str, progress: bool = True,
+                     max_figures: int = 6) -> tuple["EvaluationResult", list]:
+    """Predict ``refs`` (labelled case references) with ``predictor``; write predictions, overlays and tables.
+
+    Writes ``out_dir/predictions/<case>.nii.gz``, ``out_dir/figures/<case>.png`` (first ``max_figures``) and
+    ``out_dir/eval/`` (per_case.csv, summary.json, clinical.csv, agreement.json). Returns the evaluation
+    (protocol and timing in ``extra``) and the (prediction, ground truth) case pairs.
+    """
+    from cmrseg.metrics import evaluate_cases
+    from cmrseg.report.overlays import save_overlay
+
+    pairs = []
+    for i, ref in enumerate(tqdm(refs, desc="evaluate", disable=not progress)):
+        gt = ref.load()
+        if gt.label is None:
+            raise InputError("case has no ground-truth label map, so it cannot be evaluated", ref.case_id,
+                             "evaluate on a labelled dataset or split, or use `cmrseg predict` for unlabelled cases")
+        pred = predictor.predict_case(gt)
+        write_nifti(pred.label, gt.affine, out_dir / "predictions" / f"{ref.case_id}.nii.gz")
+        pairs.append((gt.with_label(pred.label), gt))
+        if i < max_figures:
+            save_overlay(gt.image, pred.label, out_dir / "figures" / f"{ref.case_id}.png", gt=gt.label,
+                         spacing=gt.spacing, title=ref.case_id)
+    result = evaluate_cases(pairs)
+    result.extra["protocol"] = protocol
+    result.extra["timing_s_per_volume"] = predictor.timing_summary()
+    result.save(out_dir / "eval")
+    return result, pairs
+
+
 def evaluate_run(run_dir: Path, cfg: Config, checkpoint: str = "best.pt", max_figures: int = 6) -> dict:
     """Predict the run's validation volumes with its checkpoint, save NIfTI + tables + overlays."""
     from cmrseg.io import load_dataset
-    from cmrseg.metrics import evaluate_cases
-    from cmrseg.report.overlays import save_overlay
 
     refs = load_dataset(Path(cfg.data.root), cfg.data.layout)
     split = split_from_config(refs, cfg.data, cfg.train.seed)
     predictor = Predictor.from_checkpoint(run_dir / "checkpoints" / checkpoint, threads=cfg.train.threads)
-    pairs = []
-    for i, ref in enumerate(tqdm(split.val, desc="evaluate", disable=not cfg.train.progress)):
-        gt = ref.load()
-        pred = predictor.predict_case(gt)
-        write_nifti(pred.label, gt.affine, run_dir / "predictions" / f"{ref.case_id}.nii.gz")
-        pairs.append((gt.with_label(pred.label), gt))
-        if i < max_figures:
-            save_overlay(gt.image, pred.label, run_dir / "figures" / f"{ref.case_id}.png", gt=gt.label,
-                         spacing=gt.spacing, title=ref.case_id)
-    result = evaluate_cases(pairs)
-    result.extra["protocol"] = protocol_text(cfg, split.describe())
-    result.extra["timing_s_per_volume"] = predictor.timing_summary()
-    result.save(run_dir / "eval")
+    result, pairs = score_references(split.val, predictor, run_dir, protocol_text(cfg, split.describe()),
+                                     cfg.train.progress, max_figures)
     viewers = [{"case_id": gt.case_id, "image": gt.image, "pred": pred.label, "gt": gt.label,
                 "spacing": gt.spacing} for pred, gt in pairs[:2]]
     return {**result.summary, **result.extra, "viewers": viewers}
+
+
+def evaluate_checkpoint(checkpoint: str | Path, data: str | Path, out_dir: str | Path, split: str | None = None,
+                        layout: str | None = None, threads: int = 1, postprocess: bool = True, crf: bool = False, progress: bool = True,
+                        max_figures: int = 6) -> "EvaluationResult":
+    """Evaluate a trained checkpoint on every labelled case of another dataset (e.g. an unseen domain).
+
+    ``data`` is any supported layout (ACDC, MS-CMRSeg ``mscmr_lge`` with ``split="val"``, nnU-Net raw, ...);
+    its own label codes are mapped by its reader, so no conversion is needed. ``split`` keeps only the cases
+    the layout puts in that split (``train`` / ``val`` / ``test``). Outputs as :func:`score_references`.
+    """
+    from cmrseg.io import load_dataset
+    from cmrseg.postprocess.crf import CRFConfig
+
+    refs = [r for r in load_dataset(Path(data), layout) if r.label_path is not None]
+    if split is not None:
+        splits = sorted({str(r.split) for r in refs})
+        refs = [r for r in refs if r.split == split]
+        if not refs:
+            raise InputError(f"no labelled case in split '{split}' (labelled cases are in: {splits})", data,
+                             "pick one of those splits, or leave the split out to use every labelled case")
+    if not refs:
+        raise InputError("dataset has no labelled case to evaluate against", data,
+                         "point the data folder at cases with ground-truth label maps")
+    predictor = Predictor.from_checkpoint(checkpoint, threads=threads, postprocess=postprocess,
+                                          crf=CRFConfig() if crf else None)
+    protocol = (f"checkpoint {checkpoint} evaluated on every labelled case of {data}"
+                f"{'' if split is None else f' split {split}'} ({len(refs)} volumes; no "
+                f"training on them); metrics: 3D Dice, HD95 and ASSD in mm on the original voxel grid"
+                f"{' after post-processing' if postprocess else ', no post-processing'}"
+                f"{', dense-CRF refined' if crf else ''}; {EMPTY_POLICY}")
+    result, _ = score_references(refs, predictor, Path(out_dir), protocol, progress, max_figures)
+    return result
 
 
 def run_pipeline(config: str | Path | None, overrides: list[str] | None = None, data: str | Path | None = None,

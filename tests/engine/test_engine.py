@@ -15,8 +15,9 @@ from testkit import assert_resume_equals_uninterrupted, tiny_overrides
 
 
 ROUND_METHODS = {"self-training"}  # several engine runs per method: tests/methods/test_self_training.py
-# need a shape-ae model, a position head or a pre-trained AE checkpoint: tests/methods/test_shape_prior.py
-SETUP_METHODS = {"registration", "shape-ae", "scn", "srnn", "srscn", "acnn"}
+# need a shape-ae model, a position head or a pre-trained AE checkpoint: tests/methods/test_shape_prior.py;
+# a translator model or a trained translator checkpoint: tests/methods/test_translator_method.py
+SETUP_METHODS = {"registration", "shape-ae", "scn", "srnn", "srscn", "acnn", "label2image", "synthetic-unsupervised"}
 
 
 @pytest.mark.parametrize("method", sorted(set(available_methods()) - ROUND_METHODS - SETUP_METHODS))

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import nibabel as nib
 import numpy as np
+import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
@@ -108,3 +109,42 @@ def test_bias_field_is_saved_on_the_input_grid(phantom_root, tmp_path) -> None:
     assert bias.shape == nib.load(src).shape
     b = np.asarray(bias.dataobj)
     assert np.allclose(b, 1.0, atol=1e-5)  # an untrained bias head starts at b = 1 (zero-initialised)
+
+
+def test_evaluate_checkpoint_on_a_dataset_matches_predict_then_evaluate(checkpoint, phantom_root, tmp_path) -> None:
+    """`evaluate -c --data --split` (the cross-domain route) scores exactly what predict + evaluate score."""
+    runner = CliRunner()
+    res = runner.invoke(app, ["evaluate", "-c", str(checkpoint), "--data", str(phantom_root), "--split", "val",
+                              "--out", str(tmp_path / "direct")])
+    assert res.exit_code == 0, res.output
+    direct = pd.read_csv(tmp_path / "direct" / "eval" / "per_case.csv")
+    assert set(direct["patient"]) == {"patient004"}  # the phantom's only val patient
+    assert len(list((tmp_path / "direct" / "predictions").glob("*.nii.gz"))) == 2  # its ED and ES volumes
+    runner.invoke(app, ["predict", str(phantom_root / "patient004"), "-o", str(tmp_path / "pred"),
+                        "-c", str(checkpoint)])
+    res = runner.invoke(app, ["evaluate", "--pred", str(tmp_path / "pred"), "--gt", str(phantom_root / "patient004"),
+                              "--out", str(tmp_path / "folders")])
+    assert res.exit_code == 0, res.output
+    folders = pd.read_csv(tmp_path / "folders" / "per_case.csv")
+    key = ["case_id", "structure"]
+    merged = direct.merge(folders, on=key, suffixes=("_d", "_f"))
+    assert len(merged) == len(direct) == 6
+    np.testing.assert_allclose(merged["dice_d"], merged["dice_f"], atol=1e-9)
+    np.testing.assert_allclose(merged["hd95_mm_d"], merged["hd95_mm_f"], atol=1e-6)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--data", "X"], "give either --pred and --gt, or --checkpoint, --data and --out"),
+    (["--pred", "a"], "give either --pred and --gt, or --checkpoint, --data and --out"),
+    (["--pred", "a", "--gt", "b", "-c", "c"], "give either --pred and --gt, or --checkpoint, --data and --out"),
+])
+def test_evaluate_refuses_mixed_or_incomplete_arguments(args, message) -> None:
+    res = CliRunner().invoke(app, ["evaluate", *args])
+    assert res.exit_code == 2 and message in res.output
+
+
+def test_evaluate_checkpoint_names_an_empty_split(checkpoint, phantom_root, tmp_path) -> None:
+    res = CliRunner().invoke(app, ["evaluate", "-c", str(checkpoint), "--data", str(phantom_root), "--split", "test",
+                                   "--out", str(tmp_path / "o")])
+    assert res.exit_code == 2
+    assert "no labelled case in split 'test'" in res.output and "['train', 'val']" in res.output

@@ -115,23 +115,45 @@ def cohort(
 
 @app.command()
 def evaluate(
-    pred: Path = typer.Option(..., help="folder of predicted label maps"),
-    gt: Path = typer.Option(..., help="folder of ground-truth label maps (searched recursively)"),
-    out: Optional[Path] = typer.Option(None, help="write per_case.csv, summary.json, clinical.csv, agreement.json"),
+    pred: Optional[Path] = typer.Option(None, help="folder of predicted label maps"),
+    gt: Optional[Path] = typer.Option(None, help="folder of ground-truth label maps (searched recursively)"),
+    checkpoint: Optional[Path] = typer.Option(None, "-c", "--checkpoint",
+                                              help="instead of --pred/--gt: predict --data with this checkpoint"),
+    data: Optional[Path] = typer.Option(None, help="with --checkpoint: any supported dataset layout with labels "
+                                        "(e.g. ../shared/data/mscmr_lge); its reader maps the label codes"),
+    split: Optional[str] = typer.Option(None, help="with --checkpoint: only cases of this split (train/val/test)"),
+    out: Optional[Path] = typer.Option(None, help="write per_case.csv, summary.json, clinical.csv, agreement.json "
+                                       "(with --checkpoint also predictions/ and figures/; required then)"),
     match_clusters: bool = typer.Option(False, help="unsupervised clusterings: map cluster codes to classes "
                                         "(Hungarian on pooled Dice) before scoring; report apart from raw"),
+    crf: bool = typer.Option(False, help="with --checkpoint: dense-CRF refinement before post-processing"),
+    threads: int = typer.Option(1, help="with --checkpoint: torch threads"),
 ) -> None:
-    """Dice, HD95 and ASSD (mm) per volume and structure, and clinical indices with their agreement."""
+    """Dice, HD95 and ASSD (mm) per volume and structure, and clinical indices with their agreement.
+
+    Either score existing predictions (--pred/--gt) or predict and score a labelled dataset with a checkpoint
+    (--checkpoint/--data/--out), e.g. a model trained on ACDC evaluated on MS-CMRSeg LGE.
+    """
     from cmrseg.metrics import evaluate_folders
     from cmrseg.metrics.tables import render_table
 
+    by_folders, by_checkpoint = pred is not None or gt is not None, checkpoint is not None or data is not None
+    if by_folders == by_checkpoint or (by_folders and (pred is None or gt is None)) or (
+            by_checkpoint and (checkpoint is None or data is None or out is None)):
+        _fail(ValueError("give either --pred and --gt, or --checkpoint, --data and --out"))
     try:
-        result = evaluate_folders(pred, gt, match_clusters=match_clusters)
+        if by_checkpoint:
+            from cmrseg.pipeline import evaluate_checkpoint
+
+            result = evaluate_checkpoint(checkpoint, data, out, split=split, threads=threads, crf=crf)
+        else:
+            result = evaluate_folders(pred, gt, match_clusters=match_clusters)
     except CmrsegError as exc:
         _fail(exc)
     render_table(result)
     if out is not None:
-        result.save(out)
+        if by_folders:
+            result.save(out)
         console.print(f"saved tables to {out}")
 
 

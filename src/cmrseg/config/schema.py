@@ -23,6 +23,14 @@ class ExtraLabelsConfig(_Strict):
     pool: str = Field("unlabelled", description="which cases of the split it labels: unlabelled | labelled | train")
 
 
+class SyntheticConfig(_Strict):
+    """A data stream of synthetic (image, label) pairs: label maps of a pool translated by a frozen translator."""
+
+    translator: str = Field(..., description="checkpoint of a trained 'label2image' model")
+    pool: str = Field("labelled", description="whose label maps are translated: labelled | unlabelled | train "
+                      "(their images are never read)")
+
+
 class DataConfig(_Strict):
     root: str = Field("../shared/data/acdc", description="dataset folder (any supported layout)")
     layout: str | None = Field(None, description="force a layout instead of auto-detection")
@@ -37,6 +45,8 @@ class DataConfig(_Strict):
                                          description="batch size per stream, e.g. {images: 8}; default optim.batch_size")
     extra_labels: dict[str, ExtraLabelsConfig] = Field(
         default_factory=dict, description="extra labelled streams by name, e.g. {pseudo: {labels_dir: ...}}")
+    synthetic: dict[str, SyntheticConfig] = Field(
+        default_factory=dict, description="synthetic-pair streams by name, e.g. {synthetic: {translator: ...}}")
 
 
 class TermConfig(_Strict):
@@ -47,6 +57,8 @@ class TermConfig(_Strict):
     weight: float = 1.0
     params: dict[str, Any] = Field(default_factory=dict)
     ramp_up: int = Field(0, description="iterations of sigmoid ramp-up of the weight (0 = constant)")
+    start: int = Field(0, ge=0, description="iteration at which the term switches on (weight 0 before; the ramp-up "
+                       "starts there)")
 
 
 class MethodConfig(_Strict):
@@ -57,6 +69,7 @@ class MethodConfig(_Strict):
 
 class OptimConfig(_Strict):
     lr: float = 2e-3
+    betas: tuple[float, float] = Field((0.9, 0.999), description="AdamW betas (GANs: (0.5, 0.999))")
     weight_decay: float = 1e-4
     iterations: int = 6000
     batch_size: int = 16

@@ -70,6 +70,11 @@ def build_data(cfg: Config, method: Method, rank: int = 0) -> TrainingData:
     streams: dict[str, PatchStream] = {}
     for i, name in enumerate(sorted(method.streams)):
         custom = method.build_stream(name, split, cache, cfg)
+        if custom is None and name in cfg.data.synthetic:  # (translated label map, label) pairs
+            from cmrseg.data.synthetic_pairs import build_synthetic_stream
+
+            custom = build_synthetic_stream(name, cfg, train_refs, cache,
+                                            seed=cfg.train.seed + 1000 * (i + 1) + 7919 * rank)
         if custom is not None:
             streams[name] = custom
             continue
@@ -169,7 +174,8 @@ def train(cfg: Config, resume: bool = False) -> Path:
         console.print(f"[bold]init[/] weights from {cfg.train.init_from}")
     if cfg.train.channels_last:
         model = model.to(memory_format=torch.channels_last)
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.optim.lr, weight_decay=cfg.optim.weight_decay)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.optim.lr, betas=tuple(cfg.optim.betas),
+                            weight_decay=cfg.optim.weight_decay)
     gen = torch.Generator().manual_seed(cfg.train.seed + 7919 * ctx.rank)
     start, best, prior_min = 0, -1.0, 0.0
     if resume and last.exists():

@@ -1,6 +1,8 @@
 """Loss registry. A loss term takes the model output dict and the batch dict and returns a scalar.
 
 Methods are lists of ``(stream, loss, weight)`` terms; a new loss only needs ``@register_loss``.
+A loss that must run the model again (e.g. on a transformed batch) sets ``needs_model = True`` and is called
+as ``loss(outputs, batch, model)`` (see :func:`cmrseg.methods.base.call_loss`).
 """
 
 from __future__ import annotations
@@ -27,12 +29,14 @@ def register_loss(name: str) -> Callable[[Callable[..., LossTerm]], Callable[...
 
 
 def create_loss(name: str, params: dict[str, Any] | None = None) -> LossTerm:
-    from cmrseg.losses import adversarial, mumford_shah, registration, shape, supervised  # noqa: F401  (built-ins)
+    from cmrseg.losses import (adversarial, augmentation_invariance, mumford_shah, registration, shape,  # noqa: F401
+                               supervised, translation)  # (built-ins)
 
     return look_up(name, _LOSSES, "loss")(**(params or {}))
 
 
 def available_losses() -> list[str]:
-    from cmrseg.losses import adversarial, mumford_shah, registration, shape, supervised  # noqa: F401
+    from cmrseg.losses import (adversarial, augmentation_invariance, mumford_shah, registration, shape,  # noqa: F401
+                               supervised, translation)
 
     return sorted(_LOSSES)

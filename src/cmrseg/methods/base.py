@@ -35,6 +35,22 @@ def sigmoid_ramp(iteration: int, length: int) -> float:
     return math.exp(-5.0 * (1.0 - t) ** 2)
 
 
+def term_scale(term: TermConfig, iteration: int) -> float:
+    """Schedule factor of a term's weight: 0 before ``term.start``, then the sigmoid ramp over ``term.ramp_up``."""
+    if iteration < term.start:
+        return 0.0
+    return sigmoid_ramp(iteration - term.start, term.ramp_up)
+
+
+def call_loss(loss: LossTerm, outputs: dict[str, torch.Tensor], batch: dict[str, torch.Tensor],
+              model: nn.Module) -> torch.Tensor:
+    """``loss(outputs, batch)``; a loss with ``needs_model = True`` (it runs the model again, e.g. on a
+    transformed batch) is called as ``loss(outputs, batch, model)``."""
+    if getattr(loss, "needs_model", False):
+        return loss(outputs, batch, model)  # type: ignore[call-arg]
+    return loss(outputs, batch)
+
+
 class Method:
     """Base method: default loss terms, overridable from the config."""
 
@@ -68,8 +84,8 @@ class Method:
         total = torch.zeros(())
         logs: dict[str, float] = {}
         for term, loss in zip(self.terms, self.losses):
-            value = loss(outputs[term.stream], batches[term.stream])
-            w = term.weight * sigmoid_ramp(iteration, term.ramp_up)
+            value = call_loss(loss, outputs[term.stream], batches[term.stream], model)
+            w = term.weight * term_scale(term, iteration)
             total = total + w * value
             logs[f"loss/{term.loss}@{term.stream}"] = float(value.detach())
         logs["loss/total"] = float(total.detach())
@@ -82,7 +98,8 @@ def create_method(cfg: MethodConfig) -> Method:
 
 
 def _register_builtins() -> None:
-    from cmrseg.methods import mumford_shah, registration, self_training, shape_prior, supervised  # noqa: F401
+    from cmrseg.methods import (mumford_shah, registration, self_training, shape_prior, supervised,  # noqa: F401
+                                synthetic, translation)
 
 
 def available_methods() -> list[str]:

@@ -95,3 +95,11 @@ def _shape_ae(**kw: Any) -> nn.Module:
     from cmrseg.models.shape_ae import ShapeAE
 
     return ShapeAE(**kw)
+
+
+@register_model("label2image")
+def _label2image(**kw: Any) -> nn.Module:
+    """MUNIT-style label-to-image translator (``preset`` compact | large); trained with method ``label2image``."""
+    from cmrseg.models.translator import Label2Image
+
+    return Label2Image(**kw)

@@ -1,0 +1,209 @@
+"""Loss terms of the label-to-image translator (method ``label2image``), read from one MUNIT pass.
+
+All terms take the output dict of :meth:`cmrseg.models.translator.Label2Image.forward` and the method's joint
+batch (``label``, ``label_position`` of the label-map stream; ``image`` of the image stream).
+
+* ``t2i_gan``: LSGAN generator loss of the fake images (Mao et al., ICCV 2017), mean over the scales of a
+  :class:`~cmrseg.models.translator.MultiScaleDiscriminator` that the loss object **owns** with its own Adam,
+  as :mod:`cmrseg.losses.adversarial` does: each training call first steps the discriminator on detached
+  images, then returns the generator term with the discriminator frozen (the engine's backward reaches the
+  generators only). Its state is not in the run's checkpoints: a resumed run restarts the discriminator.
+* ``t2i_image_recon`` (L1, image -> content+style -> image), ``t2i_label_recon`` (cross-entropy, label ->
+  content -> label), ``t2i_content_recon`` / ``t2i_style_recon`` (L1 between the codes of the fake image and
+  the codes it was made from), ``t2i_cycle`` (cross-entropy of label -> image -> label): MUNIT's terms
+  (Huang et al., ECCV 2018; default weights there 1 / 10 / 1 / 1 / 10).
+* ``intensity_constraint`` (L_IC): inside each label region the synthetic image stays near that region's
+  mean; the Mumford-Shah data term of :func:`cmrseg.losses.mumford_shah.ms_data_term` with the one-hot label
+  map as the (hard) class maps, i.e. ``sum_n mean_x |I(x) - c_n|^2 [label(x) = n]``, ``c_n`` the region mean.
+* ``position_class`` (L_SC): cross-entropy of the model's slice-position classifier on the content code of the
+  label map and of the fake image, target = the slice's position within the labelled extent in 5 classes
+  (:func:`position_class`, base = 0 .. apex = 4).
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+import torch.nn.functional as F
+
+from cmrseg.errors import ConfigError
+from cmrseg.labels import BACKGROUND
+from cmrseg.losses.mumford_shah import ms_data_term
+from cmrseg.losses.registry import register_loss
+from cmrseg.losses.shape import one_hot
+from cmrseg.models.translator import MultiScaleDiscriminator
+
+
+def _get(outputs: dict[str, torch.Tensor], key: str, loss: str) -> torch.Tensor:
+    if key not in outputs:
+        raise ConfigError(f"loss '{loss}' reads the translator output '{key}': use it with method 'label2image' "
+                          "and model 'label2image'")
+    return outputs[key]
+
+
+def position_class(position: torch.Tensor, n_classes: int = 5) -> torch.Tensor:
+    """Positions in [0, 1] (base .. apex within the labelled extent) -> classes ``0 .. n_classes - 1`` of equal width.
+
+    Example:
+        >>> position_class(torch.tensor([0.0, 0.19, 0.2, 0.5, 1.0])).tolist()
+        [0, 0, 1, 2, 4]
+    """
+    return (position.clamp(0, 1) * n_classes).floor().clamp_max(n_classes - 1).long()
+
+
+def lsgan(outputs: Sequence[torch.Tensor], target: float) -> torch.Tensor:
+    """Mean over scales of ``mean (D(x) - target)^2``."""
+    return torch.stack([(o - target).square().mean() for o in outputs]).mean()
+
+
+@register_loss("t2i_gan")
+class ImageGAN:
+    """LSGAN generator loss of ``fake_image``; trains its own multi-scale discriminator (see module docstring).
+
+    Args:
+        dim, n_layers, n_scales: discriminator width, stride-2 layers per scale, scales.
+        lr, betas: the discriminator's Adam (MUNIT: 1e-4, (0.5, 0.999)).
+        in_channels: image channels.
+        seed: seed of its initial weights (a private RNG: building the loss leaves the global stream as is).
+    """
+
+    def __init__(self, dim: int = 16, n_layers: int = 3, n_scales: int = 3, lr: float = 1e-4,
+                 betas: tuple[float, float] = (0.5, 0.999), in_channels: int = 1, seed: int = 0) -> None:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            self.discriminator = MultiScaleDiscriminator(in_channels, dim, n_layers, n_scales)
+        self.optimizer = torch.optim.Adam(self.discriminator.parameters(), lr=lr, betas=tuple(betas))
+        self.last_discriminator_loss = float("nan")
+
+    def discriminator_step(self, real: torch.Tensor, fake: torch.Tensor) -> float:
+        """One Adam step on detached images: ``lsgan(D(real), 1) + lsgan(D(fake), 0)``; returns that loss."""
+        self.discriminator.requires_grad_(True)
+        loss = lsgan(self.discriminator(real.detach()), 1.0) + lsgan(self.discriminator(fake.detach()), 0.0)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        return float(loss.detach())
+
+    def __call__(self, outputs: dict[str, torch.Tensor], batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        fake = _get(outputs, "fake_image", "t2i_gan")
+        if torch.is_grad_enabled():
+            self.last_discriminator_loss = self.discriminator_step(_get(outputs, "real_image", "t2i_gan"), fake)
+        self.discriminator.requires_grad_(False)
+        return lsgan(self.discriminator(fake), 1.0)
+
+
+@register_loss("t2i_image_recon")
+class ImageRecon:
+    """Mean absolute error between ``recon_image`` and the real image (within-domain reconstruction)."""
+
+    def __call__(self, outputs: dict[str, torch.Tensor], batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        recon = _get(outputs, "recon_image", "t2i_image_recon")
+        return F.l1_loss(recon, _get(outputs, "real_image", "t2i_image_recon"))
+
+
+@register_loss("t2i_label_recon")
+class LabelRecon:
+    """Cross-entropy of ``recon_label_logits`` (label -> content -> label) against the label map."""
+
+    def __call__(self, outputs: dict[str, torch.Tensor], batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        return F.cross_entropy(_get(outputs, "recon_label_logits", "t2i_label_recon"), batch["label"])
+
+
+@register_loss("t2i_cycle")
+class LabelCycle:
+    """Cross-entropy of ``cycle_label_logits`` (label -> fake image -> content -> label): the fake image must
+    carry the anatomy of the label map it was made from."""
+
+    def __call__(self, outputs: dict[str, torch.Tensor], batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        return F.cross_entropy(_get(outputs, "cycle_label_logits", "t2i_cycle"), batch["label"])
+
+
+@register_loss("t2i_content_recon")
+class ContentRecon:
+    """L1 between the content of the fake image and the label map's content (plus, with the model's
+    ``image_to_label`` pass, between the content of the fake label map and the image's content)."""
+
+    def __call__(self, outputs: dict[str, torch.Tensor], batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        loss = F.l1_loss(_get(outputs, "content_fake", "t2i_content_recon"), outputs["content_label"])
+        if "content_fake_label" in outputs:
+            loss = loss + F.l1_loss(outputs["content_fake_label"], outputs["content_image"])
+        return loss
+
+
+@register_loss("t2i_style_recon")
+class StyleRecon:
+    """L1 between the style code of the fake image and the (random) style it was made with."""
+
+    def __call__(self, outputs: dict[str, torch.Tensor], batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        return F.l1_loss(_get(outputs, "style_fake", "t2i_style_recon"), outputs["style"])
+
+
+def intensity_constraint(image: torch.Tensor, label: torch.Tensor, num_classes: int = 4,
+                         include_background: bool = False, eps: float = 1e-6) -> torch.Tensor:
+    """L_IC: ``sum_n mean_x |I(x) - c_n|^2 [label(x) = n]`` per image, mean over the batch; ``c_n`` = mean of
+    ``I`` over region ``n`` of that image (Mumford-Shah data term on hard maps). 0 iff every region is constant.
+
+    Args:
+        image: (N, 1, H, W) synthetic images.
+        label: (N, H, W) label maps they were made from.
+        include_background: constrain the background region too (default off: outside the heart an MR image
+            holds lungs, liver, fat and muscle, which no single level describes).
+
+    Example:
+        >>> img = torch.tensor([[[[1.0, 3.0], [5.0, 5.0]]]])
+        >>> round(float(intensity_constraint(img, torch.tensor([[[1, 1], [2, 2]]]))), 6)  # region 1: (1 + 1) / 4
+        0.5
+    """
+    maps = one_hot(label, num_classes).to(image.dtype)
+    if not include_background:
+        maps = torch.cat([maps[:, :BACKGROUND], maps[:, BACKGROUND + 1 :]], 1)
+    return ms_data_term(image, maps, eps=eps)
+
+
+@register_loss("intensity_constraint")
+class IntensityConstraint:
+    """L_IC on ``fake_image`` and the label maps it was translated from (:func:`intensity_constraint`).
+
+    Args:
+        include_background: also constrain the background region.
+    """
+
+    def __init__(self, include_background: bool = False, num_classes: int = 4) -> None:
+        self.include_background, self.num_classes = include_background, num_classes
+
+    def __call__(self, outputs: dict[str, torch.Tensor], batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        fake = _get(outputs, "fake_image", "intensity_constraint")
+        return intensity_constraint(fake.float(), batch["label"], self.num_classes, self.include_background)
+
+
+@register_loss("position_class")
+class PositionClass:
+    """L_SC: cross-entropy of the slice-position classes predicted from the content codes.
+
+    Mean over the label map's code (``position_logits``) and, with ``use_fake``, the fake image's code
+    (``position_logits_fake``), which ties the synthetic image's appearance to the slice level.
+
+    Args:
+        n_classes: position classes (5: base .. apex); must match the model's ``position_classes``.
+        use_fake: include the fake image's content code.
+    """
+
+    def __init__(self, n_classes: int = 5, use_fake: bool = True) -> None:
+        self.n_classes, self.use_fake = n_classes, use_fake
+
+    def __call__(self, outputs: dict[str, torch.Tensor], batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        if "position_logits" not in outputs:
+            raise ConfigError("loss 'position_class' needs the translator's slice-position classifier "
+                              "(model 'label2image' with model.params.position_classes > 0)")
+        logits = outputs["position_logits"]
+        if logits.shape[1] != self.n_classes:
+            raise ConfigError(f"position_class has {self.n_classes} classes but the model's classifier has "
+                              f"{logits.shape[1]} (model.params.position_classes)")
+        if "label_position" not in batch:
+            raise ConfigError("loss 'position_class' needs label_position: put it on a labelled stream")
+        target = position_class(batch["label_position"], self.n_classes)
+        parts = [logits] + ([outputs["position_logits_fake"]] if self.use_fake and "position_logits_fake" in outputs
+                            else [])
+        return torch.stack([F.cross_entropy(p, target) for p in parts]).mean()
