@@ -17,9 +17,11 @@ class _Strict(BaseModel):
 
 
 class ExtraLabelsConfig(_Strict):
-    """A data stream whose labels come from a folder of ``<case_id>.nii.gz`` maps (pseudo/propagated labels)."""
+    """A data stream whose labels come from a folder of ``<case_id>.nii.gz`` maps (pseudo/propagated labels),
+    or from the dataset's own scribble maps (``labels_dir: scribbles``; e.g. MS-CMRSeg LGE train)."""
 
-    labels_dir: str = Field(..., description="folder of label maps on each case's own grid (4 = ignore)")
+    labels_dir: str = Field(..., description="folder of label maps on each case's own grid (4 = ignore), or "
+                            "'scribbles' for the cases' own scribble maps (4 = not annotated)")
     pool: str = Field("unlabelled", description="which cases of the split it labels: unlabelled | labelled | train")
 
 

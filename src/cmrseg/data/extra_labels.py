@@ -33,6 +33,23 @@ def _load_with_external_label(ref: CaseRef) -> Case:
     return case
 
 
+SCRIBBLES = "scribbles"  # labels_dir value: use each case's own scribble map
+
+
+def attach_scribbles(refs: list[CaseRef]) -> list[CaseRef]:
+    """Refs of the cases in ``refs`` that have a scribble map, labelled by it (4 = not annotated).
+
+    Raises:
+        ConfigError: no case has a scribble map.
+    """
+    out = [replace(ref, label_path=ref.scribble_path, loader=_load_with_external_label)
+           for ref in refs if ref.scribble_path is not None]
+    if not out:
+        raise ConfigError(f"none of the {len(refs)} cases of this pool has a scribble map "
+                          "(labels_dir: scribbles needs *_scribble.nii.gz files, e.g. MS-CMRSeg LGE train)")
+    return out
+
+
 def attach_labels(refs: list[CaseRef], folder: str | Path, required: bool = False) -> list[CaseRef]:
     """Refs of the cases in ``refs`` that have ``folder/<case_id>.nii.gz``, labelled from that file.
 
@@ -41,9 +58,13 @@ def attach_labels(refs: list[CaseRef], folder: str | Path, required: bool = Fals
         folder: folder of label maps on each case's own grid.
         required: raise if a case has no label file (otherwise it is skipped).
 
+    ``folder == "scribbles"`` labels the cases with their own scribble maps (:func:`attach_scribbles`).
+
     Raises:
         ConfigError: the folder is missing, or no (or, with ``required``, not every) case has a label file.
     """
+    if str(folder) == SCRIBBLES:
+        return attach_scribbles(refs)
     folder = Path(folder)
     if not folder.is_dir():
         raise ConfigError(f"label folder {folder} does not exist (expected <case_id>.nii.gz label maps)")

@@ -170,7 +170,11 @@ def train(cfg: Config, resume: bool = False) -> Path:
     data = build_data(cfg, method, ctx.rank)
     model = create_model(cfg.model)
     if cfg.train.init_from and not (resume and last.exists()):
-        model.load_state_dict(load_checkpoint(cfg.train.init_from)["model_state"])
+        missing, unexpected = model.load_state_dict(load_checkpoint(cfg.train.init_from)["model_state"], strict=False)
+        if missing or unexpected:
+            raise ConfigError(f"train.init_from {cfg.train.init_from} does not fit model {cfg.model.name} "
+                              f"{cfg.model.params}: missing {sorted(missing)[:4]}, unexpected {sorted(unexpected)[:4]}; "
+                              "use the model section of the checkpoint's run config")
         console.print(f"[bold]init[/] weights from {cfg.train.init_from}")
     if cfg.train.channels_last:
         model = model.to(memory_format=torch.channels_last)
