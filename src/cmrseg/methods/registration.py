@@ -20,7 +20,7 @@ import torch.nn as nn
 from cmrseg.errors import ConfigError
 from cmrseg.labels import STRUCTURES
 from cmrseg.losses import registration as _losses  # noqa: F401  (registers the reg_* losses)
-from cmrseg.methods.base import Method, register_method, sigmoid_ramp
+from cmrseg.methods.base import Method, register_method, term_scale
 from cmrseg.registration.pairs import PairStream, PhasePair, phase_pairs
 from cmrseg.registration.registrators import negative_jacobian_share, predict_displacement, warp_labels
 
@@ -75,7 +75,7 @@ class Registration(Method):
         logs: dict[str, float] = {}
         for term, loss in zip(self.terms, self.losses):
             value = loss(outputs[term.stream], batches[term.stream])
-            total = total + term.weight * sigmoid_ramp(iteration, term.ramp_up) * value
+            total = total + term.weight * term_scale(term, iteration) * value
             logs[f"loss/{term.loss}@{term.stream}"] = float(value.detach())
         logs["loss/total"] = float(total.detach())
         return total, logs
