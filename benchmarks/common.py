@@ -25,6 +25,16 @@ def train_and_evaluate(config: str, overrides: list[str], reuse: bool) -> tuple[
     return cfg, run_dir, summary
 
 
+def lge_columns(run_dir: Path, lge_root: str) -> dict:
+    """Dice per structure, mean Dice and mean HD95 (mm) of the run's best checkpoint on MS-CMRSeg LGE val."""
+    from cmrseg.pipeline import evaluate_checkpoint
+
+    lge = evaluate_checkpoint(run_dir / "checkpoints" / "best.pt", lge_root, run_dir / "lge_val", split="val",
+                              progress=False).summary
+    return {**{f"LGE_{k}": round(lge[k]["dice_mean"], 3) for k in STRUCTS},
+            "LGE_mean": round(lge["mean"]["dice_mean"], 3), "LGE_HD95": round(lge["mean"]["hd95_mm_mean"], 2)}
+
+
 def result_row(run_dir: Path, summary: dict) -> dict:
     """Dice / HD95 / ASSD per structure, missed count, EF and mass agreement, training time."""
     hist = pd.read_csv(run_dir / "history.csv")

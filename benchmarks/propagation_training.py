@@ -20,14 +20,13 @@ import argparse
 from pathlib import Path
 
 import pandas as pd
-from common import STRUCTS, train_and_evaluate
+from common import STRUCTS, lge_columns, train_and_evaluate
 
 from cmrseg.config import load_config
 from cmrseg.data.splits import split_from_config
 from cmrseg.io import load_dataset
 from cmrseg.io.nifti import read_nifti
 from cmrseg.metrics.evaluate import evaluate_pair
-from cmrseg.pipeline import evaluate_checkpoint
 from cmrseg.registration.propagate import propagate_dataset
 from cmrseg.registration.registrators import create_registrator
 
@@ -94,13 +93,8 @@ def main() -> None:
         if args.iterations:
             over.append(f"optim.iterations={args.iterations}")
         _, run_dir, summary = train_and_evaluate(config, over, args.reuse)
-        lge = evaluate_checkpoint(run_dir / "checkpoints" / "best.pt", args.lge, run_dir / "lge_val", split="val",
-                                  progress=False).summary
         rows.append({"training labels": name, "run": run_dir.name, **phase_dice(run_dir),
-                     "all_mean": round(summary["mean"]["dice_mean"], 3),
-                     **{f"LGE_{k}": round(lge[k]["dice_mean"], 3) for k in STRUCTS},
-                     "LGE_mean": round(lge["mean"]["dice_mean"], 3),
-                     "LGE_HD95": round(lge["mean"]["hd95_mm_mean"], 2)})
+                     "all_mean": round(summary["mean"]["dice_mean"], 3), **lge_columns(run_dir, args.lge)})
     with pd.option_context("display.width", 250, "display.max_columns", 40):
         print("\n" + pd.DataFrame(rows).to_string(index=False))
     print(f"\nACDC val (10 patients, ED and ES frames scored apart) and MS-CMRSeg LGE val (5 subjects); {n} labelled "

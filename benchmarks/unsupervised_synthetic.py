@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from common import STRUCTS, train_and_evaluate
+from common import STRUCTS, lge_columns, train_and_evaluate
 
 from cmrseg.config import load_config
 from cmrseg.data.cache import PreprocessedCache
@@ -38,7 +38,6 @@ from cmrseg.io import load_dataset
 from cmrseg.metrics.frechet import POSITION_NAMES, SegmenterFeatures, labelled_slices, translate_slices, \
     translator_frechet
 from cmrseg.models.translator import load_translator
-from cmrseg.pipeline import evaluate_checkpoint
 
 TRANSLATOR_CONFIG = "configs/acdc/translator.yaml"
 SEGMENTER_CONFIG = "configs/acdc/unsupervised_synthetic.yaml"
@@ -143,13 +142,9 @@ def run_ablation(args: argparse.Namespace) -> None:
                 f"data.synthetic.synthetic.translator={args.translator}", f"optim.iterations={args.iterations}",
                 "optim.budget_minutes=null", "train.max_minutes=null", *args.set]
         _, run_dir, summary = train_and_evaluate(SEGMENTER_CONFIG, over, args.reuse)
-        lge = evaluate_checkpoint(run_dir / "checkpoints" / "best.pt", args.lge, run_dir / "lge_val", split="val",
-                                  progress=False).summary
         rows.append({"variant": name, **{f"Dice_{k}": round(summary[k]["dice_mean"], 3) for k in STRUCTS},
                      "Dice_mean": round(summary["mean"]["dice_mean"], 3),
-                     "HD95_mean": round(summary["mean"]["hd95_mm_mean"], 2),
-                     **{f"LGE_{k}": round(lge[k]["dice_mean"], 3) for k in STRUCTS},
-                     "LGE_mean": round(lge["mean"]["dice_mean"], 3)})
+                     "HD95_mean": round(summary["mean"]["hd95_mm_mean"], 2), **lge_columns(run_dir, args.lge)})
     with pd.option_context("display.width", 250, "display.max_columns", 40):
         print("\n" + pd.DataFrame(rows).to_string(index=False))
     print(f"\nZero paired labels; translator {args.translator}; {args.iterations} iterations per variant; ACDC val "
