@@ -15,7 +15,7 @@ and evaluates each on ACDC val (10 patients, 20 volumes) and MS-CMRSeg LGE val (
 prediction -> Dice 0 and HD95 = image diagonal. No real image is ever paired with its label in training: label
 maps of training patients 1-35 are translated, images of patients 36-70 are the unlabelled stream.
 
-    .venv/bin/python benchmarks/unsupervised_synthetic.py translators [--budget-minutes 40] [--reuse]
+    .venv/bin/python benchmarks/unsupervised_synthetic.py translators [--budget-minutes 40] [--reuse] [--only vanilla]
     .venv/bin/python benchmarks/unsupervised_synthetic.py ablation --translator runs/t2i_ic_sc/checkpoints/best.pt \
         [--iterations 4000] [--reuse]
 """
@@ -110,6 +110,8 @@ def position_figure(translators: dict[str, Path], volumes: list, out: Path) -> N
 def run_translators(args: argparse.Namespace) -> None:
     runs = {}
     for name, weights in TRANSLATORS.items():
+        if args.only and name not in args.only:
+            continue
         over = [f"data.root={args.data}", f"train.name=t2i_{name.strip('+').replace('+', '_').lower()}",
                 terms_override(TRANSLATOR_CONFIG, weights), *args.set]
         if args.budget_minutes:
@@ -119,6 +121,8 @@ def run_translators(args: argparse.Namespace) -> None:
         if not (args.reuse and (run_dir / "checkpoints" / "best.pt").exists()):
             run_dir = train(cfg, resume=(run_dir / "checkpoints" / "last.pt").exists())
         runs[name] = run_dir / "checkpoints" / "best.pt"
+    if args.only:  # a partial stage (e.g. two processes side by side); report with a later call without --only
+        return
     torch.set_num_threads(args.threads)
     volumes = val_volumes(args.data, args.set)
     features = SegmenterFeatures(args.features)
@@ -137,6 +141,8 @@ def run_translators(args: argparse.Namespace) -> None:
 def run_ablation(args: argparse.Namespace) -> None:
     rows = []
     for name, terms in ABLATION.items():
+        if args.only and name not in args.only:
+            continue
         key = name.split(" (")[0].replace("*", "").replace(" + ", "_").replace(" ", "_").lower()
         over = [f"data.root={args.data}", f"train.name=unsup_{key}", "method.terms=" + flow(terms),
                 f"data.synthetic.synthetic.translator={args.translator}", f"optim.iterations={args.iterations}",
@@ -165,6 +171,8 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out", default="benchmarks/out/unsupervised_synthetic")
     ap.add_argument("--reuse", action="store_true")
+    ap.add_argument("--only", nargs="*", default=[], help="train only these translators / variants (by name); "
+                    "translators: no report, run again without --only (and with --reuse) for it")
     ap.add_argument("--set", nargs="*", default=[], help="extra config overrides for every run")
     args = ap.parse_args()
     (run_translators if args.stage == "translators" else run_ablation)(args)

@@ -23,7 +23,7 @@ from cmrseg.losses.shape import one_hot
 from cmrseg.methods.base import create_method
 from cmrseg.models.translator import load_translator
 from cmrseg.models.unet import UNet2D
-from testkit import tiny_overrides
+from testkit import assert_resume_equals_uninterrupted, tiny_overrides
 
 TRANSLATOR = ["model.name=label2image", "model.params={dim: 4, n_res: 1, mlp_dim: 16}", "method.name=label2image",
               "data.labelled=1", "optim.iterations=6", "train.val_every=3", "optim.betas=[0.5, 0.999]"]
@@ -114,3 +114,15 @@ def test_unsupervised_synthetic_segmenter_trains_end_to_end(translator_run: Path
     with pytest.raises(ConfigError, match="data.synthetic"):
         train(load_config(None, tiny_overrides(phantom_root, tmp_path, "nosyn") + [
             "method.name=synthetic-unsupervised", "model.params.output=nested"]))
+
+
+def test_resumed_translator_continues_against_the_same_discriminator(phantom_root: Path, tmp_path: Path) -> None:
+    """Interrupted after one iteration and resumed = uninterrupted: the discriminator and its Adam moments travel
+    in the checkpoint (a restarted discriminator would give other generator gradients, hence other weights)."""
+    terms = "[{loss: t2i_gan, stream: unlabelled}, {loss: t2i_image_recon, stream: unlabelled, weight: 10}]"
+    base = translator_overrides(phantom_root, tmp_path, "t") + [f"method.terms={terms}", "optim.iterations=3",
+                                                                "train.val_every=100"]
+    assert_resume_equals_uninterrupted(base)
+    ck = load_checkpoint(tmp_path / "runs" / "part" / "checkpoints" / "last.pt")
+    state = ck["loss_states"]["0:t2i_gan"]
+    assert set(state) == {"discriminator", "optimizer"} and state["optimizer"]["state"]  # Adam moments saved

@@ -192,6 +192,10 @@ def train(cfg: Config, resume: bool = False) -> Path:
         if not ctx.enabled:  # distributed resume re-seeds the ranks' streams instead (not bit-exact)
             for name, state in ck["stream_states"].items():
                 data.streams[name].rng.bit_generator.state = state
+        fresh = method.load_loss_states(ck.get("loss_states", {}))
+        if fresh:
+            console.print(f"[yellow]warning[/] {last} holds no state for {fresh} (an older checkpoint): their "
+                          "discriminators restart from their initial weights")
         start, best = int(ck["iteration"]), float(ck["best_metric"])
         prior_min = float(ck.get("elapsed_minutes", 0.0))
         if "elapsed_minutes" not in ck and (run_dir / "history.csv").exists():  # checkpoints of early versions
@@ -212,6 +216,7 @@ def train(cfg: Config, resume: bool = False) -> Path:
     def save(path: Path, iteration: int) -> None:
         save_checkpoint(path, model, cfg_dict, iteration=iteration, best_metric=best,
                         optimizer_state=opt.state_dict(), elapsed_minutes=elapsed(),
+                        loss_states=method.loss_states(),
                         generator_state=gen.get_state(), torch_rng_state=torch.get_rng_state(),
                         stream_states={k: s.rng.bit_generator.state for k, s in data.streams.items()})
 

@@ -9,8 +9,8 @@ How it fits the one engine (no second loop, no engine change): the loss object *
 and its Adam optimiser**. Each call during training (grad enabled) first takes one discriminator step on
 *detached* maps (real = one-hot GT, fake = softmax prediction; BCE), then returns the segmenter's
 non-saturating generator loss ``BCE(D(p), real)`` computed with the discriminator's weights frozen, so the
-engine's ``loss.backward()`` reaches the segmenter only. Caveats: the discriminator's state is not in the
-run's checkpoints (a resumed run restarts it), and a discriminator on maps alone can partly tell soft from
+engine's ``loss.backward()`` reaches the segmenter only. The discriminator and its Adam state are saved in the
+run's checkpoints (:mod:`cmrseg.losses.stateful`). Caveat: a discriminator on maps alone can partly tell soft from
 hard maps, so the term also pushes predictions toward confident ones.
 """
 
@@ -23,6 +23,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from cmrseg.losses.registry import register_loss
+from cmrseg.losses.stateful import OwnsDiscriminator
 from cmrseg.losses.shape import one_hot
 
 
@@ -44,7 +45,7 @@ class ShapeDiscriminator(nn.Module):
 
 
 @register_loss("shape_adversarial")
-class ShapeAdversarial:
+class ShapeAdversarial(OwnsDiscriminator):
     """Generator loss of an adversarial shape prior; trains its own discriminator (see module docstring).
 
     Args:

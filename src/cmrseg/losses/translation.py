@@ -7,7 +7,8 @@ batch (``label``, ``label_position`` of the label-map stream; ``image`` of the i
   :class:`~cmrseg.models.translator.MultiScaleDiscriminator` that the loss object **owns** with its own Adam,
   as :mod:`cmrseg.losses.adversarial` does: each training call first steps the discriminator on detached
   images, then returns the generator term with the discriminator frozen (the engine's backward reaches the
-  generators only). Its state is not in the run's checkpoints: a resumed run restarts the discriminator.
+  generators only). Its weights and Adam state are saved in the run's checkpoints
+  (:mod:`cmrseg.losses.stateful`), so a resumed run continues against the same discriminator.
 * ``t2i_image_recon`` (L1, image -> content+style -> image), ``t2i_label_recon`` (cross-entropy, label ->
   content -> label), ``t2i_content_recon`` / ``t2i_style_recon`` (L1 between the codes of the fake image and
   the codes it was made from), ``t2i_cycle`` (cross-entropy of label -> image -> label): MUNIT's terms
@@ -31,6 +32,7 @@ from cmrseg.errors import ConfigError
 from cmrseg.labels import BACKGROUND
 from cmrseg.losses.mumford_shah import ms_data_term
 from cmrseg.losses.registry import register_loss
+from cmrseg.losses.stateful import OwnsDiscriminator
 from cmrseg.losses.shape import one_hot
 from cmrseg.models.translator import MultiScaleDiscriminator
 
@@ -58,7 +60,7 @@ def lsgan(outputs: Sequence[torch.Tensor], target: float) -> torch.Tensor:
 
 
 @register_loss("t2i_gan")
-class ImageGAN:
+class ImageGAN(OwnsDiscriminator):
     """LSGAN generator loss of ``fake_image``; trains its own multi-scale discriminator (see module docstring).
 
     Args:

@@ -69,6 +69,23 @@ class Method:
         """Names of the data streams this method consumes."""
         return {t.stream for t in self.terms}
 
+    def loss_states(self) -> dict[str, Any]:
+        """Training state of the losses that train networks of their own (discriminators), keyed by term."""
+        return {f"{i}:{t.loss}": loss.training_state() for i, (t, loss) in enumerate(zip(self.terms, self.losses))
+                if hasattr(loss, "training_state")}
+
+    def load_loss_states(self, states: dict[str, Any]) -> list[str]:
+        """Restore :meth:`loss_states`; returns the stateful terms that ``states`` lacks (they start afresh)."""
+        missing = []
+        for i, (t, loss) in enumerate(zip(self.terms, self.losses)):
+            if hasattr(loss, "load_training_state"):
+                key = f"{i}:{t.loss}"
+                if key in states:
+                    loss.load_training_state(states[key])
+                else:
+                    missing.append(key)
+        return missing
+
     def build_stream(self, name: str, split: Any, cache: Any, cfg: Any) -> Any | None:
         """Hook: a stream this method builds itself (e.g. image pairs); ``None`` = the engine's pools."""
         return None
