@@ -2,8 +2,10 @@
 
     python benchmarks/self_training.py --baseline configs/acdc/supervised_7_finetune.yaml \
         --runs acdc_st7_nocrf:crf=false acdc_st7_crf:crf=true [--reuse]
+    python benchmarks/self_training.py --baseline configs/acdc/supervised_3_finetune.yaml \
+        --config configs/acdc/self_training_3.yaml --runs acdc_st3_nocrf:crf=false [--reuse]
 
-Each self-training run is ``configs/acdc/self_training_7.yaml`` under the given name with the given
+Each self-training run is ``--config`` (default ``configs/acdc/self_training_7.yaml``) under the given name with the given
 ``method.params`` overrides (``key=value``). Round 0 is the pretrained supervised checkpoint the config names.
 Every round's best checkpoint is evaluated on ACDC val with the standard protocol (3D metrics on the input
 grid after post-processing, mm). Pseudo-label quality = Dice of each round's pseudo-labels on the unlabelled
@@ -42,6 +44,7 @@ def pseudo_quality(round_dir: Path) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--baseline", default="configs/acdc/supervised_7_finetune.yaml")
+    ap.add_argument("--config", default=CONFIG, help="self-training config (e.g. configs/acdc/self_training_3.yaml)")
     ap.add_argument("--runs", nargs="+", default=["acdc_st7_nocrf:crf=false", "acdc_st7_crf:crf=true"],
                     help="NAME:key=value,key=value (method.params overrides)")
     ap.add_argument("--reuse", action="store_true", help="evaluate existing runs instead of training")
@@ -54,7 +57,7 @@ def main() -> None:
     for spec in args.runs:
         name, _, params = spec.partition(":")
         overrides = [f"train.name={name}", *args.set] + [f"method.params.{kv}" for kv in params.split(",") if kv]
-        cfg = load_config(CONFIG, overrides)
+        cfg = load_config(args.config, overrides)
         run_dir = Path(cfg.train.out_dir) / name
         if not args.reuse:
             train(cfg, resume=run_dir.exists())
@@ -75,7 +78,7 @@ def main() -> None:
             "HD95_Myo", "HD95_RV", "ASSD_LV", "ASSD_Myo", "ASSD_RV", "missed", "LVEF_MAE", "RVEF_MAE",
             "pseudo_LV", "pseudo_Myo", "pseudo_RV", "pseudo_mean", "pseudo_kept"]
     print_table([{k: r.get(k, "") for k in keep} for r in rows])
-    print("pseudo_*: Dice of the round's pseudo-labels (made by the previous round's model) on the 126 unlabelled "
+    print("pseudo_*: Dice of the round's pseudo-labels (made by the previous round's model) on the unlabelled "
           "training volumes vs their hidden expert labels; iters = iterations of that round.")
 
 
