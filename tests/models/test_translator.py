@@ -59,6 +59,27 @@ def test_style_changes_the_image_and_the_same_style_reproduces_it() -> None:
     assert torch.equal(a, t.translate(lab, s1.clone()))
 
 
+def test_spatial_noise_varies_the_background_far_from_the_heart() -> None:
+    """With noise channels, two noise draws under one style give different backgrounds far from the heart (the
+    plain model paints that region identically, being a function of the constant background class only); the
+    same noise reproduces the image."""
+    torch.manual_seed(0)
+    lab = one_hot(torch.zeros(1, 64, 64, dtype=torch.long), 4)  # background only: nothing to anchor texture to
+    lab[..., 28:36, 28:36] = 0
+    lab[:, 3, 28:36, 28:36] = 1  # a small "LV" in the middle
+    style = torch.zeros(1, 8)
+    far = (slice(None), slice(None), slice(2, 14), slice(2, 14))  # a corner patch far from the LV
+    plain = Label2Image(**TINY).eval()
+    assert plain.noise_channels == 0 and plain.content_label.down[0].in_channels == 4
+    noisy = Label2Image(**TINY, noise=2).eval()
+    n1, n2 = noisy.sample_noise(lab, torch.Generator().manual_seed(1)), noisy.sample_noise(lab, torch.Generator().manual_seed(2))
+    assert n1.shape == (1, 2, 64, 64) and 0.3 < float(n1.std()) < 1.0  # smooth: bilinear from a 16 x 16 grid
+    a, b = noisy.translate(lab, style, n1), noisy.translate(lab, style, n2)
+    assert (a[far] - b[far]).abs().mean() > 1e-3 * a.abs().mean()
+    assert torch.equal(a, noisy.translate(lab, style, n1.clone()))
+    assert noisy.encode_label(lab).shape == plain.encode_label(lab).shape  # noise drawn when not given
+
+
 def test_presets_and_bad_inputs() -> None:
     compact, large = Label2Image(), Label2Image(preset="large")
     assert sum(p.numel() for p in large.parameters()) > 20 * sum(p.numel() for p in compact.parameters())

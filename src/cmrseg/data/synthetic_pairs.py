@@ -47,8 +47,14 @@ class SyntheticPairStream:
         batch = next(self.labels)
         style = torch.from_numpy(self.rng.standard_normal((batch["label"].shape[0], self.translator.style_dim))
                                  .astype(np.float32))
+        maps = one_hot(batch["label"], self.translator.num_classes)
+        noise = None
+        if self.translator.noise_channels:  # drawn from the stream's RNG, like the style, for exact resumes
+            n, _, h, w = maps.shape
+            coarse = self.rng.standard_normal((n, *self.translator.noise_shape(h, w))).astype(np.float32)
+            noise = self.translator.smooth_noise(torch.from_numpy(coarse), (h, w))
         with torch.no_grad():  # not inference_mode: the images enter a graph that needs grad downstream
-            batch["image"] = self.translator.translate(one_hot(batch["label"], self.translator.num_classes), style)
+            batch["image"] = self.translator.translate(maps, style, noise)
         return batch
 
 

@@ -134,8 +134,12 @@ def translate_slices(translator: Any, labels: torch.Tensor, seed: int = 0, batch
 
     gen = torch.Generator().manual_seed(seed)
     styles = translator.sample_style(labels.shape[0], gen)
-    return torch.cat([translator.translate(one_hot(labels[i : i + batch], translator.num_classes),
-                                           styles[i : i + batch]) for i in range(0, labels.shape[0], batch)])
+    out = []
+    for i in range(0, labels.shape[0], batch):
+        maps = one_hot(labels[i : i + batch], translator.num_classes)
+        noise = translator.sample_noise(maps, gen) if getattr(translator, "noise_channels", 0) else None
+        out.append(translator.translate(maps, styles[i : i + batch], noise))
+    return torch.cat(out)
 
 
 def translator_frechet(translator: Any, features: SegmenterFeatures, volumes: Sequence[Any],

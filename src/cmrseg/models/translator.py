@@ -25,8 +25,10 @@ import torch.nn.functional as F
 from cmrseg.errors import ConfigError
 
 PRESETS: dict[str, dict[str, int]] = {
-    "compact": {"dim": 8, "n_down": 2, "n_res": 2, "mlp_dim": 64, "style_dim": 8, "style_down": 4, "kernel": 3},
-    "large": {"dim": 64, "n_down": 2, "n_res": 4, "mlp_dim": 256, "style_dim": 8, "style_down": 4, "kernel": 5},
+    "compact": {"dim": 8, "n_down": 2, "n_res": 2, "mlp_dim": 64, "style_dim": 8, "style_down": 4, "kernel": 3,
+                "noise": 0},
+    "large": {"dim": 64, "n_down": 2, "n_res": 4, "mlp_dim": 256, "style_dim": 8, "style_down": 4, "kernel": 5,
+              "noise": 0},
 }
 
 
@@ -144,7 +146,11 @@ class Label2Image(nn.Module):
         position_classes: classes of the slice-position classifier on the content code (L_SC; 0 = none).
         **overrides: ``dim`` (first width), ``n_down`` (content at 1 / 2^n_down), ``n_res``, ``mlp_dim``,
             ``style_dim``, ``style_down`` (stride-2 stages of the style encoder), ``kernel`` (side of the
-            non-strided convs outside the residual blocks; MUNIT uses 7 / 5).
+            non-strided convs outside the residual blocks; MUNIT uses 7 / 5), ``noise`` (channels of smooth
+            spatial Gaussian noise fed to the label content encoder beside the one-hot map; 0 = MUNIT). A label
+            map's background is one constant class and the style code is global, so without spatial noise the
+            generator can only paint a flat background far from the heart; noise lets it place texture
+            (lungs, liver, chest wall) that differs between samples of the same label map.
 
     Example:
         >>> t = Label2Image().eval()
@@ -163,7 +169,8 @@ class Label2Image(nn.Module):
         p = {**PRESETS[preset], **{k: int(v) for k, v in overrides.items()}}
         self.num_classes, self.style_dim = num_classes, p["style_dim"]
         k = p["kernel"]
-        self.content_label = ContentEncoder(num_classes, p["dim"], p["n_down"], p["n_res"], k)
+        self.noise_channels = p["noise"]
+        self.content_label = ContentEncoder(num_classes + self.noise_channels, p["dim"], p["n_down"], p["n_res"], k)
         self.content_image = ContentEncoder(in_channels, p["dim"], p["n_down"], p["n_res"], k)
         self.style_image = StyleEncoder(in_channels, p["dim"], p["style_dim"], p["style_down"], k)
         cc = self.content_label.out_channels
@@ -178,9 +185,27 @@ class Label2Image(nn.Module):
         if x.shape[-1] % self.divisor or x.shape[-2] % self.divisor:
             raise ValueError(f"label2image input sides must be divisible by {self.divisor}, got {tuple(x.shape[-2:])}")
 
-    def encode_label(self, label_onehot: torch.Tensor) -> torch.Tensor:
-        """Content code ``(N, C, H / d, W / d)`` of one-hot (or soft) label maps."""
+    def noise_shape(self, h: int, w: int) -> tuple[int, int, int]:
+        """Shape of one map's coarse noise (channels, h / 4, w / 4); :meth:`smooth_noise` brings it to (h, w)."""
+        return self.noise_channels, max(1, h // 4), max(1, w // 4)
+
+    @staticmethod
+    def smooth_noise(coarse: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+        return F.interpolate(coarse, size=size, mode="bilinear", align_corners=False)
+
+    def sample_noise(self, label_onehot: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Smooth spatial noise ``(N, noise, H, W)``: N(0, 1) on a grid 4x coarser, upsampled bilinearly."""
+        n, _, h, w = label_onehot.shape
+        coarse = torch.randn(n, *self.noise_shape(h, w), generator=generator)
+        return self.smooth_noise(coarse.to(label_onehot), (h, w))
+
+    def encode_label(self, label_onehot: torch.Tensor, noise: torch.Tensor | None = None) -> torch.Tensor:
+        """Content code ``(N, C, H / d, W / d)`` of one-hot (or soft) label maps (+ spatial noise, drawn when
+        ``noise`` is None, if the model has noise channels)."""
         self._check(label_onehot, self.num_classes, "label maps")
+        if self.noise_channels:
+            noise = self.sample_noise(label_onehot) if noise is None else noise
+            label_onehot = torch.cat([label_onehot, noise.to(label_onehot)], 1)
         return self.content_label(label_onehot)
 
     def encode_image(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -199,9 +224,11 @@ class Label2Image(nn.Module):
         """``n`` style codes from the prior N(0, I)."""
         return torch.randn(n, self.style_dim, generator=generator)
 
-    def translate(self, label_onehot: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
-        """Synthetic image ``(N, 1, H, W)`` of label maps ``(N, num_classes, H, W)`` in style ``(N, style_dim)``."""
-        return self.decode_image(self.encode_label(label_onehot), style)
+    def translate(self, label_onehot: torch.Tensor, style: torch.Tensor, noise: torch.Tensor | None = None
+                  ) -> torch.Tensor:
+        """Synthetic image ``(N, 1, H, W)`` of label maps ``(N, num_classes, H, W)`` in style ``(N, style_dim)``
+        (spatial noise from :meth:`sample_noise` when the model has noise channels and ``noise`` is None)."""
+        return self.decode_image(self.encode_label(label_onehot, noise), style)
 
     def forward(self, label_onehot: torch.Tensor, image: torch.Tensor, style: torch.Tensor | None = None,
                 image_to_label: bool = False) -> dict[str, torch.Tensor]:
