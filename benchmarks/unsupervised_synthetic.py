@@ -2,8 +2,8 @@
 
 Two stages, each resumable (finished runs are reused with --reuse):
 
-``translators``: trains the label-to-image translator of ``configs/acdc/translator.yaml`` three times --
-vanilla (L_IC and L_SC weights 0), +IC, +IC+SC -- and prints the Frechet distance (features: bottleneck of the
+``translators``: trains the label-to-image translator of ``configs/acdc/translator.yaml`` four times --
+vanilla (L_IC and L_SC weights 0), +IC, +IC+SC, +IC+SC+noise (spatial noise input) -- and prints the Frechet distance (features: bottleneck of the
 segmentation checkpoint given by --features, by default the 70-labelled supervised U-Net) between the real val
 slices and translations of their own label maps, overall and per slice-position class (base .. apex); writes a
 figure of synthetic images per position class next to real ones (``--out``).
@@ -42,7 +42,10 @@ from cmrseg.models.translator import load_translator
 TRANSLATOR_CONFIG = "configs/acdc/translator.yaml"
 SEGMENTER_CONFIG = "configs/acdc/unsupervised_synthetic.yaml"
 IC, SC = "intensity_constraint", "position_class"
-TRANSLATORS = {"vanilla": {IC: 0.0, SC: 0.0}, "+IC": {SC: 0.0}, "+IC+SC": {}}
+# name -> (term weights replaced, extra overrides); "+IC+SC+noise" adds the translator's spatial-noise input
+TRANSLATORS: dict[str, tuple[dict[str, float], list[str]]] = {
+    "vanilla": ({IC: 0.0, SC: 0.0}, []), "+IC": ({SC: 0.0}, []), "+IC+SC": ({}, []),
+    "+IC+SC+noise": ({}, ["model.params.noise=2"])}
 
 SYN = {"loss": "dice_ce", "stream": "synthetic", "weight": 1.0, "params": {"ce_weight": 0.0}}
 MS = {"loss": "ms_nested", "stream": "unlabelled", "weight": 0.1, "ramp_up": 500,
@@ -109,11 +112,13 @@ def position_figure(translators: dict[str, Path], volumes: list, out: Path) -> N
 
 def run_translators(args: argparse.Namespace) -> None:
     runs = {}
-    for name, weights in TRANSLATORS.items():
-        if args.only and name not in args.only:
-            continue
+    unknown = set(args.only) - set(TRANSLATORS)
+    if unknown:
+        raise SystemExit(f"unknown translators {sorted(unknown)}; valid: {list(TRANSLATORS)}")
+    for name in args.only or TRANSLATORS:
+        weights, extra = TRANSLATORS[name]
         over = [f"data.root={args.data}", f"train.name=t2i_{name.strip('+').replace('+', '_').lower()}",
-                terms_override(TRANSLATOR_CONFIG, weights), *args.set]
+                terms_override(TRANSLATOR_CONFIG, weights), *extra, *args.set]
         if args.budget_minutes:
             over += [f"optim.budget_minutes={args.budget_minutes}", f"train.max_minutes={args.budget_minutes + 3}"]
         cfg = load_config(TRANSLATOR_CONFIG, over)
@@ -140,11 +145,13 @@ def run_translators(args: argparse.Namespace) -> None:
 
 def run_ablation(args: argparse.Namespace) -> None:
     rows = []
-    for name, terms in ABLATION.items():
-        if args.only and name not in args.only:
-            continue
+    unknown = set(args.only) - set(ABLATION)
+    if unknown:
+        raise SystemExit(f"unknown variants {sorted(unknown)}; valid: {list(ABLATION)}")
+    for name in args.only or ABLATION:  # in the order asked for
+        terms = ABLATION[name]
         key = name.split(" (")[0].replace("*", "").replace(" + ", "_").replace(" ", "_").lower()
-        over = [f"data.root={args.data}", f"train.name=unsup_{key}", "method.terms=" + flow(terms),
+        over = [f"data.root={args.data}", f"train.name=unsup_{key}{args.suffix}", "method.terms=" + flow(terms),
                 f"data.synthetic.synthetic.translator={args.translator}", f"optim.iterations={args.iterations}",
                 "optim.budget_minutes=null", "train.max_minutes=null", *args.set]
         _, run_dir, summary = train_and_evaluate(SEGMENTER_CONFIG, over, args.reuse)
@@ -177,6 +184,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out", default="benchmarks/out/unsupervised_synthetic")
     ap.add_argument("--reuse", action="store_true")
+    ap.add_argument("--suffix", default="", help="ablation: appended to the run names (e.g. one per translator)")
     ap.add_argument("--only", nargs="*", default=[], help="train only these translators / variants (by name); "
                     "translators: no report, run again without --only (and with --reuse) for it")
     ap.add_argument("--set", nargs="*", default=[], help="extra config overrides for every run")
