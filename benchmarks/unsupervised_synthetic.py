@@ -15,7 +15,7 @@ and evaluates each on ACDC val (10 patients, 20 volumes) and MS-CMRSeg LGE val (
 prediction -> Dice 0 and HD95 = image diagonal. No real image is ever paired with its label in training: label
 maps of training patients 1-35 are translated, images of patients 36-70 are the unlabelled stream.
 
-    .venv/bin/python benchmarks/unsupervised_synthetic.py translators [--budget-minutes 40] [--reuse] [--only vanilla]
+    .venv/bin/python benchmarks/unsupervised_synthetic.py translators [--budget-minutes 40] [--reuse] [--only vanilla +IC] [--no-report]
     .venv/bin/python benchmarks/unsupervised_synthetic.py ablation --translator runs/t2i_ic_sc/checkpoints/best.pt \
         [--iterations 4000] [--reuse]
 """
@@ -126,7 +126,7 @@ def run_translators(args: argparse.Namespace) -> None:
         if not (args.reuse and (run_dir / "checkpoints" / "best.pt").exists()):
             run_dir = train(cfg, resume=(run_dir / "checkpoints" / "last.pt").exists())
         runs[name] = run_dir / "checkpoints" / "best.pt"
-    if args.only:  # a partial stage (e.g. two processes side by side); report with a later call without --only
+    if args.no_report:  # e.g. several processes side by side; report later with --reuse
         return
     torch.set_num_threads(args.threads)
     volumes = val_volumes(args.data, args.set)
@@ -185,8 +185,8 @@ def main() -> None:
     ap.add_argument("--out", default="benchmarks/out/unsupervised_synthetic")
     ap.add_argument("--reuse", action="store_true")
     ap.add_argument("--suffix", default="", help="ablation: appended to the run names (e.g. one per translator)")
-    ap.add_argument("--only", nargs="*", default=[], help="train only these translators / variants (by name); "
-                    "translators: no report, run again without --only (and with --reuse) for it")
+    ap.add_argument("--only", nargs="*", default=[], help="only these translators / variants (by name), in this order")
+    ap.add_argument("--no-report", action="store_true", help="translators: train only, no Frechet table / figure")
     ap.add_argument("--set", nargs="*", default=[], help="extra config overrides for every run")
     args = ap.parse_args()
     (run_translators if args.stage == "translators" else run_ablation)(args)
