@@ -3,7 +3,8 @@
 Two stages, each resumable (finished runs are reused with --reuse):
 
 ``translators``: trains the label-to-image translator of ``configs/acdc/translator.yaml`` four times --
-vanilla (L_IC and L_SC weights 0), +IC, +IC+SC, +IC+SC+noise (spatial noise input) -- and prints the Frechet distance (features: bottleneck of the
+vanilla (L_IC and L_SC weights 0), +IC, +IC+SC, +IC+SC+noise (spatial noise input), +IC+SC+noise+order (and
+the blood-brighter-than-myocardium prior ``intensity_order``) -- and prints the Frechet distance (features: bottleneck of the
 segmentation checkpoint given by --features, by default the 70-labelled supervised U-Net) between the real val
 slices and translations of their own label maps, overall and per slice-position class (base .. apex); writes a
 figure of synthetic images per position class next to real ones (``--out``).
@@ -42,10 +43,12 @@ from cmrseg.models.translator import load_translator
 TRANSLATOR_CONFIG = "configs/acdc/translator.yaml"
 SEGMENTER_CONFIG = "configs/acdc/unsupervised_synthetic.yaml"
 IC, SC = "intensity_constraint", "position_class"
-# name -> (term weights replaced, extra overrides); "+IC+SC+noise" adds the translator's spatial-noise input
-TRANSLATORS: dict[str, tuple[dict[str, float], list[str]]] = {
-    "vanilla": ({IC: 0.0, SC: 0.0}, []), "+IC": ({SC: 0.0}, []), "+IC+SC": ({}, []),
-    "+IC+SC+noise": ({}, ["model.params.noise=2"])}
+NOISE = "model.params.noise=2"  # the translator's spatial-noise input (textured backgrounds)
+ORDER = {"loss": "intensity_order", "stream": "labelled", "weight": 1.0}  # blood brighter than myocardium
+# name -> (term weights replaced, extra overrides, extra terms)
+TRANSLATORS: dict[str, tuple[dict[str, float], list[str], list[dict]]] = {
+    "vanilla": ({IC: 0.0, SC: 0.0}, [], []), "+IC": ({SC: 0.0}, [], []), "+IC+SC": ({}, [], []),
+    "+IC+SC+noise": ({}, [NOISE], []), "+IC+SC+noise+order": ({}, [NOISE], [ORDER])}
 
 SYN = {"loss": "dice_ce", "stream": "synthetic", "weight": 1.0, "params": {"ce_weight": 0.0}}
 MS = {"loss": "ms_nested", "stream": "unlabelled", "weight": 0.1, "ramp_up": 500,
@@ -65,11 +68,11 @@ def flow(obj: object) -> str:
     return str(obj).lower() if isinstance(obj, bool) else str(obj)
 
 
-def terms_override(config: str, weights: dict[str, float]) -> str:
-    """``method.terms=[...]`` of ``config`` with the given losses' weights replaced."""
+def terms_override(config: str, weights: dict[str, float], extra: list[dict] | None = None) -> str:
+    """``method.terms=[...]`` of ``config`` with the given losses' weights replaced and ``extra`` terms added."""
     cfg = load_config(config)
     terms = [{**t.model_dump(), "weight": weights.get(t.loss, t.weight)} for t in cfg.method.terms]
-    return "method.terms=" + flow(terms)
+    return "method.terms=" + flow(terms + list(extra or []))
 
 
 def val_volumes(data: str, overrides: list[str]) -> list:
@@ -116,9 +119,9 @@ def run_translators(args: argparse.Namespace) -> None:
     if unknown:
         raise SystemExit(f"unknown translators {sorted(unknown)}; valid: {list(TRANSLATORS)}")
     for name in args.only or TRANSLATORS:
-        weights, extra = TRANSLATORS[name]
+        weights, extra, terms = TRANSLATORS[name]
         over = [f"data.root={args.data}", f"train.name=t2i_{name.strip('+').replace('+', '_').lower()}",
-                terms_override(TRANSLATOR_CONFIG, weights), *extra, *args.set]
+                terms_override(TRANSLATOR_CONFIG, weights, terms), *extra, *args.set]
         if args.budget_minutes:
             over += [f"optim.budget_minutes={args.budget_minutes}", f"train.max_minutes={args.budget_minutes + 3}"]
         cfg = load_config(TRANSLATOR_CONFIG, over)

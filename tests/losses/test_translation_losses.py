@@ -10,7 +10,7 @@ import torch
 
 from cmrseg.errors import ConfigError
 from cmrseg.losses.registry import create_loss
-from cmrseg.losses.translation import ImageGAN, intensity_constraint, position_class
+from cmrseg.losses.translation import ImageGAN, intensity_constraint, intensity_order, position_class
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -36,6 +36,20 @@ def test_intensity_constraint_matches_hand_computation() -> None:
     # batch mean: a second, constant image halves it
     two = intensity_constraint(torch.cat([image, torch.ones_like(image)]), label.expand(2, 2, 3))
     assert two.item() == pytest.approx(rv / 2, rel=1e-5)
+
+
+def test_intensity_order_penalises_a_dark_lv_in_a_bright_ring_and_not_the_real_contrast() -> None:
+    # image 0: LV 2, Myo 0, RV 1 (cine-like); image 1: the inverse contrast; image 2 has no RV
+    label = torch.tensor([[[3, 2, 1]], [[3, 2, 1]], [[3, 2, 0]]])
+    image = torch.tensor([[2.0, 0.0, 1.0], [0.0, 2.0, 1.0], [2.0, 0.0, 5.0]])[:, None, None, :]
+    loss = create_loss("intensity_order", {"margin": 0.5})  # default pairs: LV > Myo, RV > Myo
+    got = loss({"fake_image": image}, {"label": label})
+    lv_myo = (0.0 + (0.5 + 2.0) + 0.0) / 3  # hinge per image, mean over the 3 images holding LV and Myo
+    rv_myo = (0.0 + (0.5 + 1.0)) / 2  # only images 0 and 1 hold an RV
+    assert got.item() == pytest.approx((lv_myo + rv_myo) / 2, rel=1e-6)
+    assert intensity_order(image[:1], label[:1], [(3, 2), (1, 2)]).item() == 0.0
+    with pytest.raises(ConfigError, match="pairs"):
+        create_loss("intensity_order", {"brighter": [[3, 3]]})
 
 
 def test_position_classes_and_the_spatial_constraint() -> None:

@@ -16,6 +16,9 @@ batch (``label``, ``label_position`` of the label-map stream; ``image`` of the i
 * ``intensity_constraint`` (L_IC): inside each label region the synthetic image stays near that region's
   mean; the Mumford-Shah data term of :func:`cmrseg.losses.mumford_shah.ms_data_term` with the one-hot label
   map as the (hard) class maps, i.e. ``sum_n mean_x |I(x) - c_n|^2 [label(x) = n]``, ``c_n`` the region mean.
+* ``intensity_order`` (optional contrast prior, not in the reference): region means ordered as the sequence
+  dictates (blood pools brighter than myocardium), hinge with a margin; unpaired translation alone can map the
+  LV to a dark disc in a bright ring.
 * ``position_class`` (L_SC): cross-entropy of the model's slice-position classifier on the content code of the
   label map and of the fake image, target = the slice's position within the labelled extent in 5 classes
   (:func:`position_class`, base = 0 .. apex = 4).
@@ -29,7 +32,7 @@ import torch
 import torch.nn.functional as F
 
 from cmrseg.errors import ConfigError
-from cmrseg.labels import BACKGROUND
+from cmrseg.labels import BACKGROUND, LV, MYO, RV
 from cmrseg.losses.mumford_shah import ms_data_term
 from cmrseg.losses.registry import register_loss
 from cmrseg.losses.stateful import OwnsDiscriminator
@@ -178,6 +181,54 @@ class IntensityConstraint:
     def __call__(self, outputs: dict[str, torch.Tensor], batch: dict[str, torch.Tensor]) -> torch.Tensor:
         fake = _get(outputs, "fake_image", "intensity_constraint")
         return intensity_constraint(fake.float(), batch["label"], self.num_classes, self.include_background)
+
+
+def intensity_order(image: torch.Tensor, label: torch.Tensor, brighter: Sequence[tuple[int, int]],
+                    margin: float = 0.5, num_classes: int = 4, eps: float = 1e-6) -> torch.Tensor:
+    """Contrast prior: ``mean relu(margin - (c_a - c_b))`` over the pairs ``(a, b)`` of ``brighter`` and the images
+    holding both regions; ``c_n`` = mean of ``I`` over region ``n`` of that image. 0 when every region ``a`` is at
+    least ``margin`` brighter than its ``b`` (bSSFP cine and LGE: blood pools brighter than myocardium).
+
+    Example:
+        >>> img = torch.tensor([[[[0.0, 0.0], [2.0, 2.0]]]])  # myocardium (row 0) darker than LV (row 1) by 2
+        >>> lab = torch.tensor([[[2, 2], [3, 3]]])
+        >>> float(intensity_order(img, lab, [(3, 2)])), float(intensity_order(-img, lab, [(3, 2)]))  # 0.5 + 2
+        (0.0, 2.5)
+    """
+    maps = one_hot(label, num_classes).to(image.dtype)
+    area = maps.sum((-2, -1))
+    means = (image * maps).sum((-2, -1)) / area.clamp_min(eps)  # (N, classes)
+    terms = []
+    for a, b in brighter:
+        both = (area[:, a] > 0) & (area[:, b] > 0)
+        terms.append((F.relu(margin - (means[:, a] - means[:, b])) * both).sum() / both.sum().clamp_min(1))
+    return torch.stack(terms).mean()
+
+
+@register_loss("intensity_order")
+class IntensityOrder:
+    """Contrast prior on ``fake_image`` (:func:`intensity_order`): unpaired translation alone does not fix which
+    label gets which brightness (a GAN can paint a dark LV in a bright ring and still fool its discriminator);
+    this term encodes the sequence's known contrast. Default: LV and RV blood brighter than myocardium by 0.5
+    (z-scored units), which holds for bSSFP cine and for (mostly healthy) LGE myocardium.
+
+    Args:
+        brighter: ``[a, b]`` label-code pairs, region ``a`` brighter than region ``b``.
+        margin: required difference of region means.
+    """
+
+    def __init__(self, brighter: Sequence[Sequence[int]] = ((LV, MYO), (RV, MYO)), margin: float = 0.5,
+                 num_classes: int = 4) -> None:
+        self.brighter = [(int(a), int(b)) for a, b in brighter]
+        bad = [p for p in self.brighter if not (0 <= p[0] < num_classes and 0 <= p[1] < num_classes) or p[0] == p[1]]
+        if bad or not self.brighter:
+            raise ConfigError(f"intensity_order.brighter needs pairs of different label codes in 0..{num_classes - 1}, "
+                              f"got {list(brighter)}")
+        self.margin, self.num_classes = margin, num_classes
+
+    def __call__(self, outputs: dict[str, torch.Tensor], batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        fake = _get(outputs, "fake_image", "intensity_order")
+        return intensity_order(fake.float(), batch["label"], self.brighter, self.margin, self.num_classes)
 
 
 @register_loss("position_class")
