@@ -18,12 +18,14 @@ maps of training patients 1-35 are translated, images of patients 36-70 are the 
 
     .venv/bin/python benchmarks/unsupervised_synthetic.py translators [--budget-minutes 40] [--reuse] [--only vanilla +IC] [--no-report]
     .venv/bin/python benchmarks/unsupervised_synthetic.py ablation --translator runs/t2i_ic_sc/checkpoints/best.pt \
-        [--iterations 4000] [--reuse]
+        [--iterations 4000] [--reuse] [--suffix _noise] [--only full]
+    .venv/bin/python benchmarks/unsupervised_synthetic.py table --rows "full=runs/unsup_full" ...   # saved results
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
 import numpy as np
@@ -157,26 +159,49 @@ def run_ablation(args: argparse.Namespace) -> None:
         over = [f"data.root={args.data}", f"train.name=unsup_{key}{args.suffix}", "method.terms=" + flow(terms),
                 f"data.synthetic.synthetic.translator={args.translator}", f"optim.iterations={args.iterations}",
                 "optim.budget_minutes=null", "train.max_minutes=null", *args.set]
-        _, run_dir, summary = train_and_evaluate(SEGMENTER_CONFIG, over, args.reuse)
-        hist = pd.read_csv(run_dir / "history.csv")
-        rows.append({"variant": name, **{f"Dice_{k}": round(summary[k]["dice_mean"], 3) for k in STRUCTS},
-                     "Dice_mean": round(summary["mean"]["dice_mean"], 3),
-                     "HD95_mean": round(summary["mean"]["hd95_mm_mean"], 2),
-                     "best_it": int(hist["iteration"][hist["val/dice_mean"].idxmax()]),
-                     "val_best": round(float(hist["val/dice_mean"].max()), 3),
-                     "val_last": round(float(hist["val/dice_mean"].iloc[-1]), 3), **lge_columns(run_dir, args.lge)})
+        _, run_dir, _ = train_and_evaluate(SEGMENTER_CONFIG, over, args.reuse)
+        lge_columns(run_dir, args.lge)  # writes run_dir/lge_val/eval/summary.json
+        rows.append(saved_row(name, run_dir))
+    print_ablation(rows, f"translator {args.translator}; {args.iterations} iterations per variant")
+
+
+def saved_row(name: str, run_dir: Path) -> dict:
+    """One table row from a finished run's saved evaluations (ACDC val ``eval/``, LGE val ``lge_val/eval/``)."""
+    def dice_hd(path: Path, prefix: str) -> dict:
+        s = json.loads(path.read_text(encoding="utf-8"))["structures"]
+        return {**{f"{prefix}_{k}": round(s[k]["dice_mean"], 3) for k in STRUCTS},
+                f"{prefix}_mean": round(s["mean"]["dice_mean"], 3), f"{prefix}_HD95": round(s["mean"]["hd95_mm_mean"], 1)}
+
+    hist = pd.read_csv(run_dir / "history.csv")
+    return {"variant": name, **dice_hd(run_dir / "eval" / "summary.json", "Dice"),
+            "best_it": int(hist["iteration"][hist["val/dice_mean"].idxmax()]),
+            "val_best": round(float(hist["val/dice_mean"].max()), 3),
+            "val_last": round(float(hist["val/dice_mean"].iloc[-1]), 3),
+            **dice_hd(run_dir / "lge_val" / "eval" / "summary.json", "LGE")}
+
+
+def print_ablation(rows: list[dict], what: str) -> None:
     with pd.option_context("display.width", 250, "display.max_columns", 40):
         print("\n" + pd.DataFrame(rows).to_string(index=False))
-    print(f"\nZero paired labels; translator {args.translator}; {args.iterations} iterations per variant; ACDC val "
-          "(10 patients) and MS-CMRSeg LGE val (5 subjects); 3D Dice and HD95 (mm) after post-processing; "
-          "checkpoint = best ACDC val mean Dice; empty prediction -> Dice 0, HD95 = image diagonal. best_it / val_best /"
-          " val_last: the engine's validation (ACDC val, preprocessed grid, no post-processing) at the selected and at"
-          " the last iteration: how much the selection on labelled val data adds over taking the last checkpoint.")
+    print(f"\nZero paired labels; {what}; ACDC val (10 patients, 20 volumes) and MS-CMRSeg LGE val (5 subjects, never "
+          "trained on); 3D Dice and HD95 (mm, mean over LV/Myo/RV) after post-processing; checkpoint = best ACDC val "
+          "mean Dice; empty prediction -> Dice 0, HD95 = image diagonal. best_it / val_best / val_last: the engine's "
+          "validation (ACDC val, preprocessed grid, no post-processing) at the selected and at the last iteration: "
+          "how much the selection on labelled val data adds over taking the last checkpoint.")
+
+
+def run_table(args: argparse.Namespace) -> None:
+    """Print the ablation table of finished runs (``--rows "NAME=RUN_DIR" ...``) from their saved evaluations."""
+    rows = []
+    for spec in args.rows:
+        name, _, run_dir = spec.partition("=")
+        rows.append(saved_row(name, Path(run_dir)))
+    print_ablation(rows, "rows as listed (see each run's config.yaml for its translator)")
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("stage", choices=["translators", "ablation"])
+    ap.add_argument("stage", choices=["translators", "ablation", "table"])
     ap.add_argument("--data", default="../shared/data/acdc")
     ap.add_argument("--lge", default="../shared/data/mscmr_lge")
     ap.add_argument("--features", default="runs/acdc_sup70/checkpoints/best.pt",
@@ -187,12 +212,13 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out", default="benchmarks/out/unsupervised_synthetic")
     ap.add_argument("--reuse", action="store_true")
+    ap.add_argument("--rows", nargs="*", default=[], help='table: "NAME=RUN_DIR" of finished ablation runs')
     ap.add_argument("--suffix", default="", help="ablation: appended to the run names (e.g. one per translator)")
     ap.add_argument("--only", nargs="*", default=[], help="only these translators / variants (by name), in this order")
     ap.add_argument("--no-report", action="store_true", help="translators: train only, no Frechet table / figure")
     ap.add_argument("--set", nargs="*", default=[], help="extra config overrides for every run")
     args = ap.parse_args()
-    (run_translators if args.stage == "translators" else run_ablation)(args)
+    {"translators": run_translators, "ablation": run_ablation, "table": run_table}[args.stage](args)
 
 
 if __name__ == "__main__":
