@@ -20,6 +20,7 @@ maps of training patients 1-35 are translated, images of patients 36-70 are the 
     .venv/bin/python benchmarks/unsupervised_synthetic.py ablation --translator runs/t2i_ic_sc/checkpoints/best.pt \
         [--iterations 4000] [--reuse] [--suffix _noise] [--only full]
     .venv/bin/python benchmarks/unsupervised_synthetic.py table --rows "full=runs/unsup_full" ...   # saved results
+    .venv/bin/python benchmarks/unsupervised_synthetic.py canvas   # hearts of the unpaired label maps per canvas size
 """
 
 from __future__ import annotations
@@ -190,6 +191,25 @@ def print_ablation(rows: list[dict], what: str) -> None:
           "how much the selection on labelled val data adds over taking the last checkpoint.")
 
 
+def run_canvas(args: argparse.Namespace) -> None:
+    """Share of the unpaired label maps' hearts (pool ``labelled``, never val) inside centre canvases of several
+    sizes: how ``data.preprocess.fov_px`` for the zero-label segmenter was chosen without val data."""
+    cfg = load_config(SEGMENTER_CONFIG, [f"data.root={args.data}", *args.set])
+    split = split_from_config(load_dataset(Path(args.data)), cfg.data, cfg.train.seed)
+    cache = PreprocessedCache(cfg.data.cache_dir, cfg.data.preprocess)
+    half = []
+    for ref in split.labelled:
+        lab = np.asarray(cache.get(ref, with_label=True).label)
+        ys, xs = np.nonzero(lab.max(0) > 0)
+        centre = lab.shape[-1] / 2
+        half.append(max(np.abs(ys - centre).max(), np.abs(xs - centre).max()))
+    half_px = np.array(half)
+    print(f"{len(half_px)} label maps of the labelled pool on the {cfg.data.preprocess.fov_px} px canvas; heart "
+          f"half-extent from the centre (px): median {np.median(half_px):.0f}, 95th pct {np.percentile(half_px, 95):.0f}")
+    for side in (128, 160, 192):
+        print(f"  fully inside a {side} px centre canvas: {np.mean(half_px < side / 2):.0%}")
+
+
 def run_table(args: argparse.Namespace) -> None:
     """Print the ablation table of finished runs (``--rows "NAME=RUN_DIR" ...``) from their saved evaluations."""
     rows = []
@@ -201,7 +221,7 @@ def run_table(args: argparse.Namespace) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("stage", choices=["translators", "ablation", "table"])
+    ap.add_argument("stage", choices=["translators", "ablation", "table", "canvas"])
     ap.add_argument("--data", default="../shared/data/acdc")
     ap.add_argument("--lge", default="../shared/data/mscmr_lge")
     ap.add_argument("--features", default="runs/acdc_sup70/checkpoints/best.pt",
@@ -218,7 +238,8 @@ def main() -> None:
     ap.add_argument("--no-report", action="store_true", help="translators: train only, no Frechet table / figure")
     ap.add_argument("--set", nargs="*", default=[], help="extra config overrides for every run")
     args = ap.parse_args()
-    {"translators": run_translators, "ablation": run_ablation, "table": run_table}[args.stage](args)
+    {"translators": run_translators, "ablation": run_ablation, "table": run_table,
+     "canvas": run_canvas}[args.stage](args)
 
 
 if __name__ == "__main__":

@@ -137,7 +137,7 @@ def translate_slices(translator: Any, labels: torch.Tensor, seed: int = 0, batch
     out = []
     for i in range(0, labels.shape[0], batch):
         maps = one_hot(labels[i : i + batch], translator.num_classes)
-        noise = translator.sample_noise(maps, gen) if getattr(translator, "noise_channels", 0) else None
+        noise = translator.sample_noise(maps, gen) if translator.noise_channels else None
         out.append(translator.translate(maps, styles[i : i + batch], noise))
     return torch.cat(out)
 
