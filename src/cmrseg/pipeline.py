@@ -80,7 +80,8 @@ def evaluate_run(run_dir: Path, cfg: Config, checkpoint: str = "best.pt", max_fi
 
     refs = load_dataset(Path(cfg.data.root), cfg.data.layout)
     split = split_from_config(refs, cfg.data, cfg.train.seed)
-    predictor = Predictor.from_checkpoint(run_dir / "checkpoints" / checkpoint, threads=cfg.train.threads)
+    predictor = Predictor.from_checkpoint(run_dir / "checkpoints" / checkpoint, threads=cfg.train.threads,
+                                          device=cfg.train.device)
     result, pairs = score_references(split.val, predictor, run_dir, protocol_text(cfg, split.describe()),
                                      cfg.train.progress, max_figures)
     viewers = [{"case_id": gt.case_id, "image": gt.image, "pred": pred.label, "gt": gt.label,
@@ -89,8 +90,8 @@ def evaluate_run(run_dir: Path, cfg: Config, checkpoint: str = "best.pt", max_fi
 
 
 def evaluate_checkpoint(checkpoint: str | Path, data: str | Path, out_dir: str | Path, split: str | None = None,
-                        layout: str | None = None, threads: int = 1, postprocess: bool = True, crf: bool = False, progress: bool = True,
-                        max_figures: int = 6) -> "EvaluationResult":
+                        layout: str | None = None, threads: int = 1, postprocess: bool = True, crf: bool = False,
+                        progress: bool = True, max_figures: int = 6, device: str = "cpu") -> "EvaluationResult":
     """Evaluate a trained checkpoint on every labelled case of another dataset (e.g. an unseen domain).
 
     ``data`` is any supported layout (ACDC, MS-CMRSeg ``mscmr_lge`` with ``split="val"``, nnU-Net raw, ...);
@@ -111,7 +112,7 @@ def evaluate_checkpoint(checkpoint: str | Path, data: str | Path, out_dir: str |
         raise InputError("dataset has no labelled case to evaluate against", data,
                          "point the data folder at cases with ground-truth label maps")
     predictor = Predictor.from_checkpoint(checkpoint, threads=threads, postprocess=postprocess,
-                                          crf=CRFConfig() if crf else None)
+                                          crf=CRFConfig() if crf else None, device=device)
     protocol = (f"checkpoint {checkpoint} evaluated on every labelled case of {data}"
                 f"{'' if split is None else f' split {split}'} ({len(refs)} volumes; no "
                 f"training on them); metrics: 3D Dice, HD95 and ASSD in mm on the original voxel grid"

@@ -18,9 +18,9 @@ import cmrseg.engine.trainer as T
 from cmrseg.config import load_config
 captured = {}
 orig = T.wrap_model
-def capture(model, ctx):
+def capture(model, ctx, device=None):
     captured["model"] = model
-    return orig(model, ctx)
+    return orig(model, ctx, device)
 T.wrap_model = capture
 run = T.train(load_config(None, sys.argv[2:]))
 rank = dist.get_rank() if dist.is_initialized() else 0

@@ -59,6 +59,7 @@ def predict(
     save_bias: bool = typer.Option(False, help="also write the estimated bias field (bias-field models)"),
     crf: bool = typer.Option(False, help="refine probabilities with a dense CRF (Bai et al. 2017 parameters, "
                              "sigmas in mm; see cmrseg.postprocess.crf) before post-processing"),
+    device: str = typer.Option("cpu", help="where the network runs: cpu, cuda, cuda:N, mps or auto"),
 ) -> None:
     """Segment volumes; outputs are NIfTI label maps on the input's own grid and header."""
     from cmrseg.inference.batch import predict_paths
@@ -66,7 +67,7 @@ def predict(
 
     try:
         written, failed = predict_paths(input, output, checkpoint, postprocess=not no_postprocess,
-                                        save_bias=save_bias, crf=CRFConfig() if crf else None)
+                                        save_bias=save_bias, crf=CRFConfig() if crf else None, device=device)
     except CmrsegError as exc:
         _fail(exc)
     console.print(f"wrote {len(written)} label map(s) to {output}")
@@ -128,6 +129,7 @@ def evaluate(
                                         "(Hungarian on pooled Dice) before scoring; report apart from raw"),
     crf: bool = typer.Option(False, help="with --checkpoint: dense-CRF refinement before post-processing"),
     threads: int = typer.Option(1, help="with --checkpoint: torch threads"),
+    device: str = typer.Option("cpu", help="with --checkpoint: where the network runs (cpu, cuda, auto, ...)"),
 ) -> None:
     """Dice, HD95 and ASSD (mm) per volume and structure, and clinical indices with their agreement.
 
@@ -145,7 +147,8 @@ def evaluate(
         if by_checkpoint:
             from cmrseg.pipeline import evaluate_checkpoint
 
-            result = evaluate_checkpoint(checkpoint, data, out, split=split, threads=threads, crf=crf)
+            result = evaluate_checkpoint(checkpoint, data, out, split=split, threads=threads, crf=crf,
+                                         device=device)
         else:
             result = evaluate_folders(pred, gt, match_clusters=match_clusters)
     except CmrsegError as exc:

@@ -39,24 +39,30 @@ def init_distributed() -> DistContext:
         return DistContext()
     if not dist.is_initialized():
         dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+        if torch.cuda.is_available():
+            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
     return DistContext(dist.get_rank(), dist.get_world_size())
 
 
-def wrap_model(model: nn.Module, ctx: DistContext) -> nn.Module:
-    """``DistributedDataParallel(model)`` when running distributed (broadcasts rank 0's weights), else ``model``."""
+def wrap_model(model: nn.Module, ctx: DistContext, device: torch.device | None = None) -> nn.Module:
+    """``DistributedDataParallel(model)`` when running distributed (broadcasts rank 0's weights), else ``model``.
+
+    ``device``: the process's GPU (``cuda:LOCAL_RANK``) for NCCL; None or CPU for gloo.
+    """
     if not ctx.enabled:
         return model
     from torch.nn.parallel import DistributedDataParallel
 
+    ids = [device.index] if device is not None and device.type == "cuda" else None
     # unused parameters (e.g. a head a loss does not touch this step) must not stall the gradient reduction
-    return DistributedDataParallel(model, find_unused_parameters=True)
+    return DistributedDataParallel(model, device_ids=ids, find_unused_parameters=True)
 
 
-def agree(flag: bool, ctx: DistContext) -> bool:
+def agree(flag: bool, ctx: DistContext, device: torch.device | None = None) -> bool:
     """Rank 0's decision (e.g. "time budget spent, stop now") on every rank, so all stop at the same step."""
     if not ctx.enabled:
         return flag
-    t = torch.tensor([1 if flag else 0], dtype=torch.int32)
+    t = torch.tensor([1 if flag else 0], dtype=torch.int32, device=device)  # NCCL needs it on the GPU
     dist.broadcast(t, src=0)
     return bool(t.item())
 

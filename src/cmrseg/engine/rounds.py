@@ -40,7 +40,7 @@ def _round_config(cfg: Config, run_dir: Path, r: int) -> Config:
 
 
 def write_pseudo_labels(checkpoint: Path, refs: list[CaseRef], out: Path, crf: dict | None, confidence: float,
-                        threads: int, progress: bool = True) -> pd.DataFrame:
+                        threads: int, progress: bool = True, device: str = "cpu") -> pd.DataFrame:
     """Predict ``refs`` (CRF-refined when ``crf`` is a dict of CRF params), write ``<case_id>.nii.gz``.
 
     Returns per-case quality: Dice of the pseudo-label against the case's hidden label file when present
@@ -54,7 +54,7 @@ def write_pseudo_labels(checkpoint: Path, refs: list[CaseRef], out: Path, crf: d
         from cmrseg.postprocess.crf import CRFConfig
 
         kw["crf"] = CRFConfig(**crf)
-    predictor = Predictor.from_checkpoint(checkpoint, threads=threads, **kw)
+    predictor = Predictor.from_checkpoint(checkpoint, threads=threads, device=device, **kw)
     out.mkdir(parents=True, exist_ok=True)
     rows = []
     for ref in tqdm(refs, desc=f"pseudo-label {out.parent.name}", disable=not progress):
@@ -116,7 +116,7 @@ def train_rounds(cfg: Config, resume: bool = False) -> Path:
             if pseudo.exists():
                 shutil.rmtree(pseudo)  # an interrupted pseudo-labelling pass: redo it whole
             quality = write_pseudo_labels(prev, split.unlabelled, pseudo, crf, float(opt.get("confidence", 0.0)),
-                                          cfg.train.threads, cfg.train.progress)
+                                          cfg.train.threads, cfg.train.progress, cfg.train.device)
             quality.to_csv(quality_csv, index=False)
         quality = pd.read_csv(quality_csv)
         if not (rdir / "DONE").exists():

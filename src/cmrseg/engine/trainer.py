@@ -25,6 +25,7 @@ from cmrseg.data.extra_labels import attach_labels
 from cmrseg.data.preprocess import Preprocessed
 from cmrseg.data.splits import Split, split_from_config
 from cmrseg.data.streams import PatchStream, SliceBank
+from cmrseg.device import batch_to, resolve_device
 from cmrseg.engine.checkpoint import load_checkpoint, save_checkpoint
 from cmrseg.engine.distributed import agree, init_distributed, sync_buffers, wrap_model
 from cmrseg.engine.logging import MetricLogger
@@ -156,6 +157,7 @@ def train(cfg: Config, resume: bool = False) -> Path:
 
         return train_rounds(cfg, resume)
     torch.set_num_threads(cfg.train.threads)
+    device = resolve_device(cfg.train.device)  # before any work: a missing GPU fails fast
     ctx = init_distributed()
     seed_everything(cfg.train.seed)  # same on every rank: identical initial weights
     run_dir = Path(cfg.train.out_dir) / cfg.train.name
@@ -176,6 +178,8 @@ def train(cfg: Config, resume: bool = False) -> Path:
                               f"{cfg.model.params}: missing {sorted(missing)[:4]}, unexpected {sorted(unexpected)[:4]}; "
                               "use the model section of the checkpoint's run config")
         console.print(f"[bold]init[/] weights from {cfg.train.init_from}")
+    model = model.to(device)
+    method.to(device)
     if cfg.train.channels_last:
         model = model.to(memory_format=torch.channels_last)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.optim.lr, betas=tuple(cfg.optim.betas),
@@ -204,7 +208,7 @@ def train(cfg: Config, resume: bool = False) -> Path:
             prior_min = float(pd.read_csv(run_dir / "history.csv")["minutes"].iloc[-1])
         console.print(f"[bold]resume[/] from iteration {start} (best val Dice {best:.4f})")
     logger = MetricLogger(run_dir) if ctx.is_main else None
-    net = wrap_model(model, ctx)  # the module trained; ``model`` (unwrapped) is validated and saved
+    net = wrap_model(model, ctx, device)  # the module trained; ``model`` (unwrapped) is validated and saved
     cfg_dict = cfg.model_dump(mode="json")
     t0 = time.time()
     running: dict[str, list[float]] = {}
@@ -227,7 +231,8 @@ def train(cfg: Config, resume: bool = False) -> Path:
         for group in opt.param_groups:
             group["lr"] = cfg.optim.lr * lr_factor(it, cfg, elapsed())
         # streams with ``augment = False`` (e.g. paired registration slices) augment their own batches
-        batches = {k: augment_batch(next(s), cfg, gen) if getattr(s, "augment", True) else next(s)
+        # (on the CPU, with the CPU generator: the same batches on every device), then to the device
+        batches = {k: batch_to(augment_batch(next(s), cfg, gen) if getattr(s, "augment", True) else next(s), device)
                    for k, s in data.streams.items()}
         loss, logs = method.training_step(net, batches, it)
         if not torch.isfinite(loss):
@@ -239,7 +244,7 @@ def train(cfg: Config, resume: bool = False) -> Path:
             running.setdefault(k, []).append(v)
         bar.set_postfix(loss=f"{logs['loss/total']:.3f}", best=f"{best:.3f}")
         timed_out = agree((cfg.train.max_minutes is not None and elapsed() > cfg.train.max_minutes) or (
-            cfg.optim.budget_minutes is not None and elapsed() >= cfg.optim.budget_minutes), ctx)
+            cfg.optim.budget_minutes is not None and elapsed() >= cfg.optim.budget_minutes), ctx, device)
         at_eval = (it + 1) % cfg.train.val_every == 0 or it + 1 == cfg.optim.iterations or timed_out
         if at_eval and not ctx.is_main:  # only rank 0 validates, logs and saves
             running.clear()

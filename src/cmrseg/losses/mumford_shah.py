@@ -29,6 +29,8 @@ Normalisation and weight scales (all terms below):
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 from cmrseg.errors import ConfigError
@@ -171,7 +173,7 @@ def class_floor_penalty(probs: torch.Tensor, floor: float = 0.01, per_image: boo
     if not 0 < floor <= 1 / probs.shape[1]:
         raise ValueError(f"floor must lie in (0, 1 / K] = (0, {1 / probs.shape[1]:.3g}], got {floor}")
     m = probs.mean(dim=(-2, -1)) if per_image else probs.mean(dim=(0, -2, -1))[None]
-    return torch.relu(torch.log(torch.tensor(floor)) - torch.log(m + eps)).sum(-1).mean()
+    return torch.relu(math.log(floor) - torch.log(m + eps)).sum(-1).mean()
 
 
 def _require(outputs: dict[str, torch.Tensor], key: str, hint: str) -> torch.Tensor:

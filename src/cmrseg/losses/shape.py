@@ -96,7 +96,7 @@ class ExpLog:
         if self.frequencies is not None:
             if len(self.frequencies) != c:
                 raise ConfigError(f"exp_log frequencies has {len(self.frequencies)} values for {c} classes")
-            freq = self.frequencies.to(logits.dtype)
+            freq = self.frequencies.to(logits)
         else:
             freq = target.sum(dims)
         weights = torch.where(freq > 0, (freq.sum() / freq.clamp_min(1e-12)).sqrt(), torch.zeros_like(freq))
@@ -112,6 +112,10 @@ class _AutoencoderLoss:
     def __init__(self, autoencoder: str | Path | None = None) -> None:
         self.ae = load_shape_ae(autoencoder, f"loss '{self.name}'")
         self.autoencoder = str(autoencoder)
+
+    def to(self, device: torch.device) -> "_AutoencoderLoss":
+        self.ae.to(device)
+        return self
 
     def reconstruct(self, maps: torch.Tensor) -> torch.Tensor:
         """Class probabilities of the frozen AE's reconstruction of ``maps``."""

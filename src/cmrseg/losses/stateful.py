@@ -20,6 +20,15 @@ class OwnsDiscriminator:
     discriminator: nn.Module
     optimizer: torch.optim.Optimizer
 
+    def to(self, device: torch.device) -> "OwnsDiscriminator":
+        """Move the discriminator (in place: its optimizer keeps the same parameters) to ``device``."""
+        self.discriminator.to(device)
+        for state in self.optimizer.state.values():  # Adam moments of a resumed run
+            for k, v in state.items():
+                if isinstance(v, torch.Tensor) and k != "step":
+                    state[k] = v.to(device)
+        return self
+
     def training_state(self) -> dict[str, Any]:
         return {"discriminator": self.discriminator.state_dict(), "optimizer": self.optimizer.state_dict()}
 

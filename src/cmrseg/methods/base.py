@@ -13,6 +13,7 @@ import torch
 import torch.nn as nn
 
 from cmrseg.config.schema import MethodConfig, TermConfig
+from cmrseg.device import module_device
 from cmrseg.losses.registry import LossTerm, create_loss
 from cmrseg.models.registry import look_up
 
@@ -86,6 +87,13 @@ class Method:
                     missing.append(key)
         return missing
 
+    def to(self, device: torch.device) -> "Method":
+        """Move the networks the loss terms hold (frozen autoencoders, discriminators) to ``device``."""
+        for loss in self.losses:
+            if hasattr(loss, "to"):
+                loss.to(device)
+        return self
+
     def build_stream(self, name: str, split: Any, cache: Any, cfg: Any) -> Any | None:
         """Hook: a stream this method builds itself (e.g. image pairs); ``None`` = the engine's pools."""
         return None
@@ -98,7 +106,7 @@ class Method:
                       iteration: int) -> tuple[torch.Tensor, dict[str, float]]:
         """Weighted sum of the loss terms; one forward pass per stream."""
         outputs = {name: model(batch["image"]) for name, batch in batches.items()}
-        total = torch.zeros(())
+        total = torch.zeros((), device=module_device(model))
         logs: dict[str, float] = {}
         for term, loss in zip(self.terms, self.losses):
             value = call_loss(loss, outputs[term.stream], batches[term.stream], model)

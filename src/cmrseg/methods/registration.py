@@ -17,6 +17,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
+from cmrseg.device import module_device
 from cmrseg.errors import ConfigError
 from cmrseg.labels import STRUCTURES
 from cmrseg.losses import registration as _losses  # noqa: F401  (registers the reg_* losses)
@@ -71,7 +72,7 @@ class Registration(Method):
     def training_step(self, model: nn.Module, batches: dict[str, dict[str, torch.Tensor]],
                       iteration: int) -> tuple[torch.Tensor, dict[str, float]]:
         outputs = {name: model(b["moving"], b["fixed"]) for name, b in batches.items()}
-        total = torch.zeros(())
+        total = torch.zeros((), device=module_device(model))
         logs: dict[str, float] = {}
         for term, loss in zip(self.terms, self.losses):
             value = loss(outputs[term.stream], batches[term.stream])

@@ -24,6 +24,7 @@ import torch
 import torch.nn as nn
 
 from cmrseg.config.schema import MethodConfig, TermConfig
+from cmrseg.device import module_device
 from cmrseg.errors import ConfigError
 from cmrseg.labels import NUM_CLASSES, STRUCTURES
 from cmrseg.losses.shape import one_hot
@@ -112,11 +113,12 @@ class ShapeAEPretraining(Method):
     def validate(self, model: nn.Module, val: list, batch: int) -> dict[str, float]:
         """3D Dice per structure between validation label maps and their reconstructions (preprocessed grid)."""
         model.eval()
+        dev = module_device(model)
         scores: dict[str, list[float]] = {name: [] for name in STRUCTURES.values()}
         with torch.inference_mode():
             for _, vol in val:
                 lab = torch.from_numpy(vol.label.astype(np.int64))
-                rec = torch.cat([model(one_hot(lab[i : i + batch], NUM_CLASSES))["logits"].argmax(1)
+                rec = torch.cat([model(one_hot(lab[i : i + batch], NUM_CLASSES).to(dev))["logits"].argmax(1).cpu()
                                  for i in range(0, lab.shape[0], batch)]).numpy()
                 for code, name in STRUCTURES.items():
                     p, g = rec == code, vol.label == code

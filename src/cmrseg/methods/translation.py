@@ -28,6 +28,7 @@ import torch
 import torch.nn as nn
 
 from cmrseg.config.schema import MethodConfig
+from cmrseg.device import module_device
 from cmrseg.errors import ConfigError
 from cmrseg.labels import NUM_CLASSES, STRUCTURES
 from cmrseg.losses.shape import one_hot
@@ -92,7 +93,7 @@ class Label2ImageTraining(Method):
                       iteration: int) -> tuple[torch.Tensor, dict[str, float]]:
         batch = self.joint_batch(batches)
         outputs = model(one_hot(batch["label"], NUM_CLASSES), batch["image"], image_to_label=self.image_to_label)
-        total = torch.zeros(())
+        total = torch.zeros((), device=module_device(model))
         logs: dict[str, float] = {}
         for term, loss in zip(self.terms, self.losses):
             value = call_loss(loss, outputs, batch, model)
@@ -111,7 +112,8 @@ class Label2ImageTraining(Method):
         images, labels, _ = labelled_slices([v for _, v in val], self.val_slices)
         with torch.no_grad():
             fake = translate_slices(model, labels, seed=0, batch=batch)
-            cyc = torch.cat([model.decode_label(model.encode_image(fake[i : i + batch])[0]).argmax(1)
+            dev = module_device(model)
+            cyc = torch.cat([model.decode_label(model.encode_image(fake[i : i + batch].to(dev))[0]).argmax(1).cpu()
                              for i in range(0, fake.shape[0], batch)]).numpy()
         gt = labels.numpy()
         out = {}

@@ -129,16 +129,20 @@ def labelled_slices(volumes: Sequence[Any], n: int | None = None, n_classes: int
 
 @torch.no_grad()
 def translate_slices(translator: Any, labels: torch.Tensor, seed: int = 0, batch: int = 16) -> torch.Tensor:
-    """Synthetic images ``(N, 1, H, W)`` of label maps ``(N, H, W)``, one random style each (seeded)."""
+    """Synthetic images ``(N, 1, H, W)`` (CPU) of label maps ``(N, H, W)``, one random style each (seeded; the
+    draws are made on the CPU, so a seed gives the same images on every device)."""
+    from cmrseg.device import module_device
     from cmrseg.losses.shape import one_hot
 
+    dev = module_device(translator)
     gen = torch.Generator().manual_seed(seed)
     styles = translator.sample_style(labels.shape[0], gen)
     out = []
     for i in range(0, labels.shape[0], batch):
         maps = one_hot(labels[i : i + batch], translator.num_classes)
         noise = translator.sample_noise(maps, gen) if translator.noise_channels else None
-        out.append(translator.translate(maps, styles[i : i + batch], noise))
+        out.append(translator.translate(maps.to(dev), styles[i : i + batch].to(dev),
+                                        None if noise is None else noise.to(dev)).cpu())
     return torch.cat(out)
 
 

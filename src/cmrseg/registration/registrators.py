@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from cmrseg.data.preprocess import PreprocessConfig
+from cmrseg.device import module_device
 from cmrseg.errors import InputError
 from cmrseg.labels import NUM_CLASSES
 from cmrseg.models.registration import jacobian_determinant, warp
@@ -147,7 +148,8 @@ def predict_displacement(model: torch.nn.Module, moving: np.ndarray, fixed: np.n
     m = torch.from_numpy(_as_volume(moving, "moving"))[:, None]
     f = torch.from_numpy(_as_volume(fixed, "fixed"))[:, None]
     run = model.symmetric_displacement if symmetric else (lambda a, b: model(a, b)["disp"])
-    out = [run(m[i:i + batch], f[i:i + batch]) for i in range(0, len(m), batch)]
+    dev = module_device(model)
+    out = [run(m[i:i + batch].to(dev), f[i:i + batch].to(dev)).cpu() for i in range(0, len(m), batch)]
     model.train(was_training)
     return torch.cat(out).numpy()
 

@@ -19,7 +19,7 @@ class IntensityAugConfig(BaseModel):
 def intensity_augment(x: torch.Tensor, cfg: IntensityAugConfig, generator: torch.Generator | None = None) -> torch.Tensor:
     """Random per-image intensity changes of a batch ``(N, C, H, W)`` of z-scored images."""
     n = x.shape[0]
-    u = lambda *s: torch.rand(n, *s, generator=generator)  # noqa: E731
+    u = lambda *s: torch.rand(n, *s, generator=generator).to(x.device)  # noqa: E731
     apply = (u(1, 1, 1) < cfg.p).to(x.dtype)
     lo = x.amin(dim=(1, 2, 3), keepdim=True)
     hi = x.amax(dim=(1, 2, 3), keepdim=True)
@@ -29,9 +29,9 @@ def intensity_augment(x: torch.Tensor, cfg: IntensityAugConfig, generator: torch
     contrast = cfg.contrast[0] + u(1, 1, 1) * (cfg.contrast[1] - cfg.contrast[0])
     mean = y.mean(dim=(1, 2, 3), keepdim=True)
     y = (y - mean) * contrast + mean + (u(1, 1, 1) * 2 - 1) * cfg.brightness
-    y = y + torch.randn(x.shape, generator=generator) * cfg.noise_std * u(1, 1, 1)
+    y = y + torch.randn(x.shape, generator=generator).to(x.device) * cfg.noise_std * u(1, 1, 1)
     if cfg.blur_p > 0:
-        k = torch.tensor([0.25, 0.5, 0.25], dtype=x.dtype)
+        k = torch.tensor([0.25, 0.5, 0.25], dtype=x.dtype, device=x.device)
         kernel = (k[:, None] * k[None, :]).expand(x.shape[1], 1, 3, 3)
         blurred = F.conv2d(F.pad(y, (1, 1, 1, 1), mode="replicate"), kernel, groups=x.shape[1])
         y = torch.where(u(1, 1, 1) < cfg.blur_p, blurred, y)
