@@ -39,20 +39,41 @@ def parse_override(item: str) -> dict:
     return value
 
 
+def read_config_file(path: str | Path, _chain: tuple[Path, ...] = ()) -> dict:
+    """A YAML config as a dict, with its ``base:`` (another config, path relative to this file) merged under it.
+
+    ``base`` chains (a base may name its own base); the file's values win over its base's, mappings are merged
+    key by key and lists replaced whole (as for command-line overrides). E.g. ``translator_large.yaml`` =
+    ``base: translator.yaml`` + the few values an accelerator run changes.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"{p}: config file does not exist" if not p.exists() else f"{p}: config is not a file")
+    if p.resolve() in _chain:
+        names = " -> ".join(str(c) for c in (*_chain, p.resolve()))
+        raise ConfigError(f"{p}: config `base` chain loops back to itself ({names})")
+    try:
+        text = p.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{p}: cannot read the config as UTF-8 text ({type(exc).__name__}: {exc})") from exc
+    raw = _safe_yaml(text, str(p)) or {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{p}: config must be a YAML mapping")
+    base = raw.pop("base", None)
+    if base is None:
+        return raw
+    if not isinstance(base, str) or not base.strip():
+        raise ConfigError(f"{p}: `base` must be the path of another config file, got {base!r}")
+    base_path = (p.parent / base) if not Path(base).is_absolute() else Path(base)
+    if not base_path.is_file():
+        raise ConfigError(f"{p}: its base config {base!r} does not exist (looked for {base_path}; the path is "
+                          "relative to the config that names it)")
+    return deep_merge(read_config_file(base_path, (*_chain, p.resolve())), raw)
+
+
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> Config:
-    """Read a YAML config (optional), apply overrides and validate."""
-    raw: dict = {}
-    if path is not None:
-        p = Path(path)
-        if not p.is_file():
-            raise ConfigError(f"{p}: config file does not exist" if not p.exists() else f"{p}: config is not a file")
-        try:
-            text = p.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise ConfigError(f"{p}: cannot read the config as UTF-8 text ({type(exc).__name__}: {exc})") from exc
-        raw = _safe_yaml(text, str(p)) or {}
-        if not isinstance(raw, dict):
-            raise ConfigError(f"{p}: config must be a YAML mapping")
+    """Read a YAML config (optional; with its ``base`` chain), apply overrides and validate."""
+    raw: dict = read_config_file(path) if path is not None else {}
     for item in overrides or []:
         raw = deep_merge(raw, parse_override(item))
     try:
