@@ -41,6 +41,38 @@ def pseudo_quality(round_dir: Path) -> dict:
     return out
 
 
+def plot_rounds(table: pd.DataFrame, path: Path, title: str) -> None:
+    """Val mean Dice (solid) and pseudo-label mean Dice (dashed) per round for each arm; the fair baseline dotted."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    r0 = table[table["round"].astype(str) == "0"]
+    base = table[table["round"].astype(str) == "-"]
+    for i, (method, g) in enumerate(table[table["method"].str.startswith("self-training")].groupby("method")):
+        g = g.sort_values("round")
+        rounds = [0] + g["round"].astype(int).tolist()
+        val = r0["Dice_mean"].tolist()[:1] + g["Dice_mean"].tolist()
+        color = f"C{i}"
+        ax.plot(rounds, val, "o-", color=color, label=f"{method}: val")
+        ax.plot(g["round"].astype(int), g["pseudo_mean"].astype(float), "s--", color=color,
+                label=f"{method}: pseudo-labels")
+    if not base.empty:
+        ax.axhline(float(base["Dice_mean"].iloc[0]), color="k", ls=":", label="supervised, fine-tuned as long")
+    ax.set_xlabel("round")
+    ax.set_ylabel("mean Dice (LV, Myo, RV)")
+    ax.set_xticks(sorted({0, *table.loc[table["round"].astype(str).str.isdigit(), "round"].astype(int)}))
+    ax.set_title(title, fontsize=9)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--baseline", default="configs/acdc/supervised_7_finetune.yaml")
@@ -49,6 +81,8 @@ def main() -> None:
                     help="NAME:key=value,key=value (method.params overrides)")
     ap.add_argument("--reuse", action="store_true", help="evaluate existing runs instead of training")
     ap.add_argument("--set", nargs="*", default=[], help="extra overrides for every config")
+    ap.add_argument("--out", default="benchmarks/out/self_training",
+                    help="folder for <config stem>.csv (the table) and <config stem>.png (Dice per round)")
     args = ap.parse_args()
 
     rows = []
@@ -77,7 +111,16 @@ def main() -> None:
     keep = ["method", "round", "iters", "best_iter", "Dice_LV", "Dice_Myo", "Dice_RV", "Dice_mean", "HD95_LV",
             "HD95_Myo", "HD95_RV", "ASSD_LV", "ASSD_Myo", "ASSD_RV", "missed", "LVEF_MAE", "RVEF_MAE",
             "pseudo_LV", "pseudo_Myo", "pseudo_RV", "pseudo_mean", "pseudo_kept"]
-    print_table([{k: r.get(k, "") for k in keep} for r in rows])
+    table_rows = [{k: r.get(k, "") for k in keep} for r in rows]
+    print_table(table_rows)
+    stem = Path(args.config).stem
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame(table_rows).to_csv(out / f"{stem}.csv", index=False)
+    labelled = load_config(args.config, []).data.labelled
+    plot_rounds(pd.DataFrame(table_rows), out / f"{stem}.png",
+                f"ACDC val, {labelled} labelled patients: self-training per round ({stem})")
+    print(f"table and figure: {out / stem}.csv / .png")
     print("pseudo_*: Dice of the round's pseudo-labels (made by the previous round's model) on the unlabelled "
           "training volumes vs their hidden expert labels; iters = iterations of that round.")
 
