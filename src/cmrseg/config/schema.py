@@ -80,6 +80,8 @@ class OptimConfig(_Strict):
     budget_minutes: float | None = Field(
         None, description="time-budgeted training: the schedule runs on elapsed time and training stops when "
         "the budget is spent (or at `iterations`, whichever comes first); exact reproducibility needs None")
+    ema: float | None = Field(None, description="decay of an exponential moving average of the weights (e.g. 0.99) "
+                              "that is validated, selected and saved for inference (cmrseg.engine.ema)")
 
 
 class AugmentConfig(_Strict):

@@ -28,6 +28,7 @@ from cmrseg.data.streams import PatchStream, SliceBank
 from cmrseg.device import batch_to, resolve_device
 from cmrseg.engine.checkpoint import load_checkpoint, save_checkpoint
 from cmrseg.engine.distributed import agree, init_distributed, sync_buffers, wrap_model
+from cmrseg.engine.ema import ema_state, load_ema, make_ema
 from cmrseg.engine.logging import MetricLogger
 from cmrseg.errors import ConfigError
 from cmrseg.inference.forward import predict_probabilities
@@ -185,10 +186,16 @@ def train(cfg: Config, resume: bool = False) -> Path:
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.optim.lr, betas=tuple(cfg.optim.betas),
                             weight_decay=cfg.optim.weight_decay)
     gen = torch.Generator().manual_seed(cfg.train.seed + 7919 * ctx.rank)
+    ema = make_ema(model, cfg.optim.ema)
+    evaluated = model if ema is None else ema.module  # the weights validated, selected and saved for inference
     start, best, prior_min = 0, -1.0, 0.0
     if resume and last.exists():
         ck = load_checkpoint(last)
-        model.load_state_dict(ck["model_state"])
+        model.load_state_dict(ck.get("train_model_state", ck["model_state"]))
+        if ema is not None:
+            if "train_model_state" not in ck:
+                raise ConfigError(f"{last} was trained without optim.ema; resume it without EMA or start a new run")
+            load_ema(ema, ck["model_state"], ck)
         opt.load_state_dict(ck["optimizer_state"])
         gen.set_state(ck["generator_state"])
         if "torch_rng_state" in ck:
@@ -218,7 +225,8 @@ def train(cfg: Config, resume: bool = False) -> Path:
         return prior_min + (time.time() - t0) / 60
 
     def save(path: Path, iteration: int) -> None:
-        save_checkpoint(path, model, cfg_dict, iteration=iteration, best_metric=best,
+        extra = {} if ema is None else {"train_model_state": model.state_dict(), **ema_state(ema)}
+        save_checkpoint(path, evaluated, cfg_dict, iteration=iteration, best_metric=best, **extra,
                         optimizer_state=opt.state_dict(), elapsed_minutes=elapsed(),
                         loss_states=method.loss_states(),
                         generator_state=gen.get_state(), torch_rng_state=torch.get_rng_state(),
@@ -240,6 +248,8 @@ def train(cfg: Config, resume: bool = False) -> Path:
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
+        if ema is not None:
+            ema.update_parameters(model)
         for k, v in logs.items():
             running.setdefault(k, []).append(v)
         bar.set_postfix(loss=f"{logs['loss/total']:.3f}", best=f"{best:.3f}")
@@ -256,8 +266,8 @@ def train(cfg: Config, resume: bool = False) -> Path:
             row["lr"] = opt.param_groups[0]["lr"]
             row["minutes"] = elapsed()
             if data.val:
-                row.update(method.validate(model, data.val, cfg.train.val_batch)
-                           or validate(model, data.val, cfg.train.val_batch))
+                row.update(method.validate(evaluated, data.val, cfg.train.val_batch)
+                           or validate(evaluated, data.val, cfg.train.val_batch))
                 if row[method.selection_metric] > best:
                     best = row[method.selection_metric]
                     save(ckpt_dir / "best.pt", it + 1)
