@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from cmrseg.data.preprocess import PreprocessConfig
 from cmrseg.models.registry import ModelConfig
@@ -61,6 +61,14 @@ class TermConfig(_Strict):
     ramp_up: int = Field(0, description="iterations of sigmoid ramp-up of the weight (0 = constant)")
     start: int = Field(0, ge=0, description="iteration at which the term switches on (weight 0 before; the ramp-up "
                        "starts there)")
+    stop: int | None = Field(None, ge=1, description="iteration at which the term switches off for good (e.g. a "
+                             "warm-start term); None = never")
+
+    @model_validator(mode="after")
+    def _stop_after_start(self) -> "TermConfig":
+        if self.stop is not None and self.stop <= self.start:
+            raise ValueError(f"term '{self.loss}': stop ({self.stop}) must come after start ({self.start})")
+        return self
 
 
 class MethodConfig(_Strict):

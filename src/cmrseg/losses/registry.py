@@ -29,14 +29,14 @@ def register_loss(name: str) -> Callable[[Callable[..., LossTerm]], Callable[...
 
 
 def create_loss(name: str, params: dict[str, Any] | None = None) -> LossTerm:
-    from cmrseg.losses import (adversarial, augmentation_invariance, mumford_shah, registration, shape,  # noqa: F401
-                               supervised, translation)  # (built-ins)
+    from cmrseg.losses import (adversarial, augmentation_invariance, level_init, mumford_shah,  # noqa: F401
+                               registration, shape, supervised, translation)  # (built-ins)
 
     return look_up(name, _LOSSES, "loss")(**(params or {}))
 
 
 def available_losses() -> list[str]:
-    from cmrseg.losses import (adversarial, augmentation_invariance, mumford_shah, registration, shape,  # noqa: F401
-                               supervised, translation)
+    from cmrseg.losses import (adversarial, augmentation_invariance, level_init, mumford_shah,  # noqa: F401
+                               registration, shape, supervised, translation)
 
     return sorted(_LOSSES)

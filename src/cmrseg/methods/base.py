@@ -37,8 +37,9 @@ def sigmoid_ramp(iteration: int, length: int) -> float:
 
 
 def term_scale(term: TermConfig, iteration: int) -> float:
-    """Schedule factor of a term's weight: 0 before ``term.start``, then the sigmoid ramp over ``term.ramp_up``."""
-    if iteration < term.start:
+    """Schedule factor of a term's weight: 0 before ``term.start`` and from ``term.stop`` on, in between the
+    sigmoid ramp over ``term.ramp_up``."""
+    if iteration < term.start or (term.stop is not None and iteration >= term.stop):
         return 0.0
     return sigmoid_ramp(iteration - term.start, term.ramp_up)
 
