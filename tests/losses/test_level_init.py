@@ -64,3 +64,18 @@ def test_term_stop_switches_the_term_off() -> None:
     assert term_scale(t, 0) == 1.0 and term_scale(t, 99) == 1.0 and term_scale(t, 100) == 0.0
     with pytest.raises(ValueError, match="stop"):
         TermConfig(loss="level_init", start=50, stop=50)
+
+
+def test_a_stopped_term_is_not_computed() -> None:
+    from cmrseg.config.schema import MethodConfig
+    from cmrseg.methods.base import create_method
+    from cmrseg.models.registry import ModelConfig, create_model
+
+    terms = [TermConfig(loss="dice_ce", stream="labelled"), TermConfig(loss="level_init", stream="labelled", stop=2)]
+    method = create_method(MethodConfig(name="supervised", terms=terms))
+    model = create_model(ModelConfig(params={"features": [4, 8, 16]}))
+    img, bands = four_regions()
+    batch = {"labelled": {"image": torch.from_numpy(img).float()[None, None], "label": torch.from_numpy(bands)[None]}}
+    _, before = method.training_step(model, batch, 1)
+    _, after = method.training_step(model, batch, 2)
+    assert "loss/level_init@labelled" in before and "loss/level_init@labelled" not in after

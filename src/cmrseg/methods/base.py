@@ -110,6 +110,8 @@ class Method:
         total = torch.zeros((), device=module_device(model))
         logs: dict[str, float] = {}
         for term, loss in zip(self.terms, self.losses):
+            if term.stop is not None and iteration >= term.stop:
+                continue  # switched off for good (e.g. a warm start): not even computed
             value = call_loss(loss, outputs[term.stream], batches[term.stream], model)
             w = term.weight * term_scale(term, iteration)
             total = total + w * value
