@@ -55,8 +55,13 @@ def result_row(run_dir: Path, summary: dict) -> dict:
     }
 
 
-def print_table(rows: list[dict]) -> None:
+METRICS_NOTE = ("Dice: 3D, on the original grid; HD95/ASSD in mm; EF bias/MAE in percentage points; mass in g "
+                "(myocardium x 1.05 g/mL at ED); bias = prediction - ground truth.")
+
+
+def print_table(rows: list[dict], note: str | None = METRICS_NOTE) -> None:
+    """Print ``rows`` as one table, then ``note`` (the units of the standard evaluation columns by default)."""
     with pd.option_context("display.width", 250, "display.max_columns", 40):
         print("\n" + pd.DataFrame(rows).to_string(index=False))
-    print("\nDice: 3D, on the original grid; HD95/ASSD in mm; EF bias/MAE in percentage points; mass in g "
-          "(myocardium x 1.05 g/mL at ED); bias = prediction - ground truth.")
+    if note:
+        print("\n" + note)

@@ -4,12 +4,18 @@
         --runs acdc_st7_nocrf:crf=false acdc_st7_crf:crf=true [--reuse]
     python benchmarks/self_training.py --baseline configs/acdc/supervised_3_finetune.yaml \
         --config configs/acdc/self_training_3.yaml --runs acdc_st3_nocrf:crf=false [--reuse]
+    python benchmarks/self_training.py --crf-audit runs/acdc_st3_crf      # does the CRF fix pseudo-labels?
 
 Each self-training run is ``--config`` (default ``configs/acdc/self_training_7.yaml``) under the given name with the given
 ``method.params`` overrides (``key=value``). Round 0 is the pretrained supervised checkpoint the config names.
 Every round's best checkpoint is evaluated on ACDC val with the standard protocol (3D metrics on the input
 grid after post-processing, mm). Pseudo-label quality = Dice of each round's pseudo-labels on the unlabelled
 training volumes against their hidden expert labels (never used for training or selection).
+
+``--crf-audit RUN_DIR`` (a run with ``crf: true``): for every round, re-predicts the unlabelled volumes with the
+same source model *without* the CRF and compares with the CRF pseudo-labels the round trained on, against the
+hidden labels: share of voxels the CRF changed, how many of those it fixed / broke / moved between wrong
+labels (:mod:`cmrseg.metrics.refinement`), Dice change per structure; a figure of the most-changed volumes.
 """
 
 from __future__ import annotations
@@ -17,8 +23,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
-from common import print_table, result_row, train_and_evaluate
+from common import STRUCTS, print_table, result_row, train_and_evaluate
 
 from cmrseg.config import load_config
 from cmrseg.engine import train
@@ -73,6 +80,103 @@ def plot_rounds(table: pd.DataFrame, path: Path, title: str) -> None:
     plt.close(fig)
 
 
+def print_gains(rows: list[dict]) -> None:
+    """Dice gain per structure of every self-training round over round 0 and over the fair baseline."""
+    refs = {r["method"]: r for r in rows if str(r["round"]) in ("0", "-")}
+    gains = []
+    for r in rows:
+        if not str(r["method"]).startswith("self-training"):
+            continue
+        for ref_name, ref in refs.items():
+            g = {k: round(float(r[f"Dice_{k}"]) - float(ref[f"Dice_{k}"]), 3) for k in (*STRUCTS, "mean")}
+            top = max(STRUCTS, key=lambda k: g[k])
+            gains.append({"method": r["method"], "round": r["round"], "over": ref_name,
+                          **{f"gain_{k}": v for k, v in g.items()}, "largest": top})
+    if gains:
+        print_table(gains, note="gain_*: Dice of the round minus Dice of the reference row (val, same protocol).")
+
+
+def crf_audit(run_dir: Path, out: Path) -> None:
+    """Per round of a CRF self-training run: what the CRF did to the pseudo-labels (see the module docstring)."""
+    from cmrseg.data.splits import split_from_config
+    from cmrseg.inference import Predictor
+    from cmrseg.io import load_dataset
+    from cmrseg.io.nifti import read_nifti
+    from cmrseg.metrics.refinement import RefinementCounts, refinement_audit, structure_dice_change
+
+    cfg = load_config(run_dir / "config.yaml", [])
+    if not cfg.method.params.get("crf", True):
+        raise SystemExit(f"{run_dir} was trained without the CRF (method.params.crf: false); audit a CRF run")
+    refs = load_dataset(Path(cfg.data.root), cfg.data.layout)
+    unlabelled = split_from_config(refs, cfg.data, cfg.train.seed).unlabelled
+    rows, examples = [], []
+    for rdir in sorted(run_dir.glob("round[1-9]*"), key=lambda d: int(d.name[5:])):
+        r = int(rdir.name[5:])
+        if not (rdir / "pseudo_quality.csv").exists():
+            continue
+        pre = cfg.method.params.get("pretrained")
+        source = Path(pre) if r == 1 and pre else run_dir / f"round{r - 1}" / "checkpoints" / "best.pt"
+        predictor = Predictor.from_checkpoint(source, threads=cfg.train.threads)
+        total, ddice = RefinementCounts(), {k: 0.0 for k in STRUCTS}
+        for ref in unlabelled:
+            case = ref.load(with_label=True)
+            raw = predictor.predict_case(case).label
+            crf, _, _ = read_nifti(rdir / "pseudo" / f"{ref.case_id}.nii.gz", kind="label")
+            c = refinement_audit(raw, crf, case.label)
+            total = total + c
+            for k, v in structure_dice_change(raw, crf, case.label).items():
+                ddice[k] += v / len(unlabelled)
+            if r == 1:
+                examples.append((c.changed, ref.case_id, case.image, case.label, raw, crf))
+                examples = sorted(examples, key=lambda e: -e[0])[:3]
+        rows.append({"round": r, "volumes": len(unlabelled), **{k: round(v, 4) for k, v in total.summary().items()},
+                     **{f"dDice_{k}": round(v, 4) for k, v in ddice.items()}, "fixed": total.fixed,
+                     "broken": total.broken, "moved": total.moved, "errors_before": total.wrong_before})
+        print(f"round {r}: {rows[-1]}", flush=True)
+    if not rows:
+        raise SystemExit(f"no round with pseudo-labels under {run_dir}")
+    print_table(rows, note=None)
+    out.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame(rows).to_csv(out / f"crf_audit_{run_dir.name}.csv", index=False)
+    plot_crf_examples(examples, out / f"crf_audit_{run_dir.name}.png")
+    print(f"table and figure: {out}/crf_audit_{run_dir.name}.csv / .png")
+    print("changed_pct: voxels the CRF changed (% of all); fixed/broken/moved_of_changed: of those, wrong->right, "
+          "right->wrong, wrong->other wrong; net_errors_removed_pct: (errors before - after) / errors before; "
+          "dDice: mean Dice change per structure (CRF - no CRF) over the unlabelled volumes.")
+
+
+def plot_crf_examples(examples: list, path: Path) -> None:
+    """For the volumes the CRF changed most: image, hidden truth, no-CRF and CRF pseudo-label on the slice with
+    most changes; changed voxels marked green (fixed), red (broken), yellow (wrong -> other wrong)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.colors import ListedColormap
+
+    cmap = ListedColormap(["none", "tab:blue", "tab:green", "tab:red"])
+    fig, axes = plt.subplots(len(examples), 4, figsize=(11, 2.9 * len(examples)), squeeze=False)
+    for row, (_, case_id, image, truth, raw, crf) in zip(axes, examples):
+        z = int(np.argmax((raw != crf).reshape(len(raw), -1).sum(1)))
+        for ax, (title, lab) in zip(row, [("image", None), ("hidden truth", truth), ("no CRF", raw), ("CRF", crf)]):
+            ax.imshow(image[z], cmap="gray")
+            if lab is not None:
+                ax.imshow(np.ma.masked_equal(lab[z], 0), cmap=cmap, vmin=0, vmax=3, alpha=0.45,
+                          interpolation="nearest")
+            ax.set_title(f"{case_id} z={z}: {title}" if title == "image" else title, fontsize=8)
+            ax.axis("off")
+        changed = raw[z] != crf[z]
+        marks = np.zeros(changed.shape + (4,))
+        marks[changed & (crf[z] == truth[z])] = (0, 1, 0, 1)
+        marks[changed & (raw[z] == truth[z])] = (1, 0, 0, 1)
+        marks[changed & (raw[z] != truth[z]) & (crf[z] != truth[z])] = (1, 1, 0, 1)
+        row[3].imshow(marks, interpolation="nearest")
+    fig.suptitle("CRF vs no-CRF pseudo-labels (round 1); marks: green fixed, red broken, yellow moved", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--baseline", default="configs/acdc/supervised_7_finetune.yaml")
@@ -83,7 +187,12 @@ def main() -> None:
     ap.add_argument("--set", nargs="*", default=[], help="extra overrides for every config")
     ap.add_argument("--out", default="benchmarks/out/self_training",
                     help="folder for <config stem>.csv (the table) and <config stem>.png (Dice per round)")
+    ap.add_argument("--crf-audit", type=Path, default=None,
+                    help="a self-training run with the CRF: audit what the CRF did to its pseudo-labels, then exit")
     args = ap.parse_args()
+    if args.crf_audit is not None:
+        crf_audit(args.crf_audit, Path(args.out))
+        return
 
     rows = []
     base_cfg, base_dir, base_summary = train_and_evaluate(args.baseline, list(args.set), args.reuse)
@@ -113,6 +222,7 @@ def main() -> None:
             "pseudo_LV", "pseudo_Myo", "pseudo_RV", "pseudo_mean", "pseudo_kept"]
     table_rows = [{k: r.get(k, "") for k in keep} for r in rows]
     print_table(table_rows)
+    print_gains(table_rows)
     stem = Path(args.config).stem
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
