@@ -147,7 +147,8 @@ def crf_audit(run_dir: Path, out: Path) -> None:
 
 def plot_crf_examples(examples: list, path: Path) -> None:
     """For the volumes the CRF changed most: image, hidden truth, no-CRF and CRF pseudo-label on the slice with
-    most changes; changed voxels marked green (fixed), red (broken), yellow (wrong -> other wrong)."""
+    most changes, cropped to the heart; changed voxels marked cyan (fixed), magenta (broken), yellow (wrong ->
+    other wrong); labels: RV blue, Myo green, LV red."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -158,20 +159,27 @@ def plot_crf_examples(examples: list, path: Path) -> None:
     fig, axes = plt.subplots(len(examples), 4, figsize=(11, 2.9 * len(examples)), squeeze=False)
     for row, (_, case_id, image, truth, raw, crf) in zip(axes, examples):
         z = int(np.argmax((raw != crf).reshape(len(raw), -1).sum(1)))
+        ys, xs = np.nonzero((truth[z] > 0) | (raw[z] > 0) | (crf[z] > 0))
+        m = 12
+        box = ((slice(max(ys.min() - m, 0), ys.max() + m), slice(max(xs.min() - m, 0), xs.max() + m))
+               if len(ys) else (slice(None), slice(None)))
+        image, truth, raw, crf = (a[z][box][None] for a in (image, truth, raw, crf))
+        z = 0
         for ax, (title, lab) in zip(row, [("image", None), ("hidden truth", truth), ("no CRF", raw), ("CRF", crf)]):
             ax.imshow(image[z], cmap="gray")
             if lab is not None:
                 ax.imshow(np.ma.masked_equal(lab[z], 0), cmap=cmap, vmin=0, vmax=3, alpha=0.45,
                           interpolation="nearest")
-            ax.set_title(f"{case_id} z={z}: {title}" if title == "image" else title, fontsize=8)
+            ax.set_title(f"{case_id}: {title}" if title == "image" else title, fontsize=8)
             ax.axis("off")
         changed = raw[z] != crf[z]
         marks = np.zeros(changed.shape + (4,))
-        marks[changed & (crf[z] == truth[z])] = (0, 1, 0, 1)
-        marks[changed & (raw[z] == truth[z])] = (1, 0, 0, 1)
+        marks[changed & (crf[z] == truth[z])] = (0, 1, 1, 1)
+        marks[changed & (raw[z] == truth[z])] = (1, 0, 1, 1)
         marks[changed & (raw[z] != truth[z]) & (crf[z] != truth[z])] = (1, 1, 0, 1)
         row[3].imshow(marks, interpolation="nearest")
-    fig.suptitle("CRF vs no-CRF pseudo-labels (round 1); marks: green fixed, red broken, yellow moved", fontsize=9)
+    fig.suptitle("CRF vs no-CRF pseudo-labels (round 1); changed voxels: cyan fixed, magenta broken, "
+                 "yellow moved; RV blue, Myo green, LV red", fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
