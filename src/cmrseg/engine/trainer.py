@@ -30,6 +30,7 @@ from cmrseg.engine.checkpoint import load_checkpoint, save_checkpoint
 from cmrseg.engine.distributed import agree, init_distributed, sync_buffers, wrap_model
 from cmrseg.engine.ema import ema_state, load_ema, make_ema
 from cmrseg.engine.logging import MetricLogger
+from cmrseg.engine.precision import with_precision
 from cmrseg.errors import ConfigError
 from cmrseg.inference.forward import predict_probabilities
 from cmrseg.labels import STRUCTURES
@@ -215,7 +216,8 @@ def train(cfg: Config, resume: bool = False) -> Path:
             prior_min = float(pd.read_csv(run_dir / "history.csv")["minutes"].iloc[-1])
         console.print(f"[bold]resume[/] from iteration {start} (best val Dice {best:.4f})")
     logger = MetricLogger(run_dir) if ctx.is_main else None
-    net = wrap_model(model, ctx, device)  # the module trained; ``model`` (unwrapped) is validated and saved
+    # the module trained; ``model`` (unwrapped) is validated and saved
+    net = with_precision(wrap_model(model, ctx, device), cfg.train.precision, device)
     cfg_dict = cfg.model_dump(mode="json")
     t0 = time.time()
     running: dict[str, list[float]] = {}
