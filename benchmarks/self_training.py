@@ -142,15 +142,15 @@ def crf_audit(run_dir: Path, out: Path) -> None:
     pd.DataFrame(rows).to_csv(out / f"crf_audit_{run_dir.name}.csv", index=False)
     plot_crf_examples(examples, out / f"crf_audit_{run_dir.name}.png")
     print(f"table and figure: {out}/crf_audit_{run_dir.name}.csv / .png")
-    print("changed_pct: voxels the CRF changed (% of all); fixed/broken/moved_of_changed: of those, wrong->right, "
+    print("changed_pct: voxels the CRF changed (% of all; changed_of_errors_pct: as % of the errors before); fixed/broken/moved_of_changed: of those, wrong->right, "
           "right->wrong, wrong->other wrong; net_errors_removed_pct: (errors before - after) / errors before; "
           "dDice: mean Dice change per structure (CRF - no CRF) over the unlabelled volumes.")
 
 
 def plot_crf_examples(examples: list, path: Path) -> None:
     """For the volumes the CRF changed most: image, hidden truth, no-CRF and CRF pseudo-label on the slice with
-    most changes, cropped to the heart; changed voxels marked cyan (fixed), magenta (broken), yellow (wrong ->
-    other wrong); labels: RV blue, Myo green, LV red."""
+    most changes, cropped to the heart, and the changed voxels: cyan fixed, magenta broken, yellow wrong -> other
+    wrong; labels: RV blue, Myo green, LV red."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -158,7 +158,7 @@ def plot_crf_examples(examples: list, path: Path) -> None:
     from matplotlib.colors import ListedColormap
 
     cmap = ListedColormap(["none", "tab:blue", "tab:green", "tab:red"])
-    fig, axes = plt.subplots(len(examples), 4, figsize=(11, 2.9 * len(examples)), squeeze=False)
+    fig, axes = plt.subplots(len(examples), 5, figsize=(13.5, 2.9 * len(examples)), squeeze=False)
     for row, (_, case_id, image, truth, raw, crf) in zip(axes, examples):
         z = int(np.argmax((raw != crf).reshape(len(raw), -1).sum(1)))
         ys, xs = np.nonzero((truth[z] > 0) | (raw[z] > 0) | (crf[z] > 0))
@@ -167,7 +167,8 @@ def plot_crf_examples(examples: list, path: Path) -> None:
                if len(ys) else (slice(None), slice(None)))
         image, truth, raw, crf = (a[z][box][None] for a in (image, truth, raw, crf))
         z = 0
-        for ax, (title, lab) in zip(row, [("image", None), ("hidden truth", truth), ("no CRF", raw), ("CRF", crf)]):
+        panels = [("image", None), ("hidden truth", truth), ("no CRF", raw), ("CRF", crf), ("voxels changed", None)]
+        for ax, (title, lab) in zip(row, panels):
             ax.imshow(image[z], cmap="gray")
             if lab is not None:
                 ax.imshow(np.ma.masked_equal(lab[z], 0), cmap=cmap, vmin=0, vmax=3, alpha=0.45,
@@ -179,9 +180,10 @@ def plot_crf_examples(examples: list, path: Path) -> None:
         marks[changed & (crf[z] == truth[z])] = (0, 1, 1, 1)
         marks[changed & (raw[z] == truth[z])] = (1, 0, 1, 1)
         marks[changed & (raw[z] != truth[z]) & (crf[z] != truth[z])] = (1, 1, 0, 1)
-        row[3].imshow(marks, interpolation="nearest")
-    fig.suptitle("CRF vs no-CRF pseudo-labels (round 1); changed voxels: cyan fixed, magenta broken, "
-                 "yellow moved; RV blue, Myo green, LV red", fontsize=9)
+        row[4].imshow(marks, interpolation="nearest")
+    fig.suptitle("CRF vs no-CRF pseudo-labels, round 1, the volumes the CRF changed most (slice with most changes); "
+                 "RV blue, Myo green, LV red; changed voxels: cyan fixed, magenta broken, yellow wrong -> other wrong",
+                 fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

@@ -37,9 +37,11 @@ class RefinementCounts:
         return self.changed - self.fixed - self.broken
 
     def summary(self) -> dict[str, float]:
-        """Shares: of all voxels changed; fixed/broken of the changed ones; errors corrected (net) of those before."""
+        """Shares: voxels changed (of all, and relative to the errors before); fixed / broken / moved of the
+        changed ones; errors removed (net) of the errors before."""
         ch = max(self.changed, 1)
         return {"changed_pct": 100.0 * self.changed / max(self.voxels, 1),
+                "changed_of_errors_pct": 100.0 * self.changed / max(self.wrong_before, 1),
                 "fixed_of_changed": self.fixed / ch, "broken_of_changed": self.broken / ch,
                 "moved_of_changed": self.moved / ch,
                 "net_errors_removed_pct": 100.0 * (self.wrong_before - self.wrong_after) / max(self.wrong_before, 1)}
