@@ -105,6 +105,7 @@ def crf_audit(run_dir: Path, out: Path) -> None:
     from cmrseg.io import load_dataset
     from cmrseg.io.nifti import read_nifti
     from cmrseg.metrics.refinement import RefinementCounts, refinement_audit, structure_dice_change
+    from cmrseg.postprocess.crf import CRFConfig
 
     cfg = load_config(run_dir / "config.yaml", [])
     if not cfg.method.params.get("crf", True):
@@ -119,21 +120,33 @@ def crf_audit(run_dir: Path, out: Path) -> None:
         pre = cfg.method.params.get("pretrained")
         source = Path(pre) if r == 1 and pre else run_dir / f"round{r - 1}" / "checkpoints" / "best.pt"
         predictor = Predictor.from_checkpoint(source, threads=cfg.train.threads)
-        total, ddice = RefinementCounts(), {k: 0.0 for k in STRUCTS}
+        crf_predictor = Predictor.from_checkpoint(source, threads=cfg.train.threads,
+                                                  crf=CRFConfig(**cfg.method.params.get("crf_params", {})))
+        total, before_pp, ddice = RefinementCounts(), RefinementCounts(), {k: 0.0 for k in STRUCTS}
         for ref in unlabelled:
             case = ref.load(with_label=True)
-            raw = predictor.predict_case(case).label
+            pred = predictor.predict_case(case)
+            raw = pred.label
             crf, _, _ = read_nifti(rdir / "pseudo" / f"{ref.case_id}.nii.gz", kind="label")
             c = refinement_audit(raw, crf, case.label)
             total = total + c
+            # the same comparison before post-processing (largest 3D component, hole filling): how much of
+            # the change is the CRF itself, and how much its interplay with the post-processing
+            before_pp = before_pp + refinement_audit(pred.raw_label, crf_predictor.predict_case(case).raw_label,
+                                                     case.label)
             for k, v in structure_dice_change(raw, crf, case.label).items():
                 ddice[k] += v / len(unlabelled)
             if r == 1:
                 examples.append((c.changed, ref.case_id, case.image, case.label, raw, crf))
                 examples = sorted(examples, key=lambda e: -e[0])[:3]
+        pre_pp = before_pp.summary()
         rows.append({"round": r, "volumes": len(unlabelled), **{k: round(v, 4) for k, v in total.summary().items()},
                      **{f"dDice_{k}": round(v, 4) for k, v in ddice.items()}, "fixed": total.fixed,
-                     "broken": total.broken, "moved": total.moved, "errors_before": total.wrong_before})
+                     "broken": total.broken, "moved": total.moved, "errors_before": total.wrong_before,
+                     "prePP_changed_of_errors_pct": round(pre_pp["changed_of_errors_pct"], 4),
+                     "prePP_fixed_of_changed": round(pre_pp["fixed_of_changed"], 4),
+                     "prePP_broken_of_changed": round(pre_pp["broken_of_changed"], 4),
+                     "prePP_net_errors_removed_pct": round(pre_pp["net_errors_removed_pct"], 4)})
         print(f"round {r}: {rows[-1]}", flush=True)
     if not rows:
         raise SystemExit(f"no round with pseudo-labels under {run_dir}")
@@ -144,7 +157,8 @@ def crf_audit(run_dir: Path, out: Path) -> None:
     print(f"table and figure: {out}/crf_audit_{run_dir.name}.csv / .png")
     print("changed_pct: voxels the CRF changed (% of all; changed_of_errors_pct: as % of the errors before); fixed/broken/moved_of_changed: of those, wrong->right, "
           "right->wrong, wrong->other wrong; net_errors_removed_pct: (errors before - after) / errors before; "
-          "dDice: mean Dice change per structure (CRF - no CRF) over the unlabelled volumes.")
+          "dDice: mean Dice change per structure (CRF - no CRF) over the unlabelled volumes; prePP_*: the same "
+          "before post-processing (argmax of the network / of the CRF marginals).")
 
 
 def plot_crf_examples(examples: list, path: Path) -> None:
