@@ -98,7 +98,7 @@ def print_gains(rows: list[dict]) -> None:
         print_table(gains, note="gain_*: Dice of the round minus Dice of the reference row (val, same protocol).")
 
 
-def crf_audit(run_dir: Path, out: Path) -> None:
+def crf_audit(run_dir: Path, out: Path, max_round: int | None = None) -> None:
     """Per round of a CRF self-training run: what the CRF did to the pseudo-labels (see the module docstring)."""
     from cmrseg.data.splits import split_from_config
     from cmrseg.inference import Predictor
@@ -115,7 +115,7 @@ def crf_audit(run_dir: Path, out: Path) -> None:
     rows, examples = [], []
     for rdir in sorted(run_dir.glob("round[1-9]*"), key=lambda d: int(d.name[5:])):
         r = int(rdir.name[5:])
-        if not (rdir / "pseudo_quality.csv").exists():
+        if not (rdir / "pseudo_quality.csv").exists() or (max_round is not None and r > max_round):
             continue
         pre = cfg.method.params.get("pretrained")
         source = Path(pre) if r == 1 and pre else run_dir / f"round{r - 1}" / "checkpoints" / "best.pt"
@@ -218,9 +218,10 @@ def main() -> None:
                     help="folder for <config stem>.csv (the table) and <config stem>.png (Dice per round)")
     ap.add_argument("--crf-audit", type=Path, default=None,
                     help="a self-training run with the CRF: audit what the CRF did to its pseudo-labels, then exit")
+    ap.add_argument("--max-round", type=int, default=None, help="with --crf-audit: audit rounds up to this one")
     args = ap.parse_args()
     if args.crf_audit is not None:
-        crf_audit(args.crf_audit, Path(args.out))
+        crf_audit(args.crf_audit, Path(args.out), args.max_round)
         return
 
     rows = []
