@@ -120,19 +120,22 @@ def crf_audit(run_dir: Path, out: Path, max_round: int | None = None) -> None:
         pre = cfg.method.params.get("pretrained")
         source = Path(pre) if r == 1 and pre else run_dir / f"round{r - 1}" / "checkpoints" / "best.pt"
         predictor = Predictor.from_checkpoint(source, threads=cfg.train.threads)
-        crf_predictor = Predictor.from_checkpoint(source, threads=cfg.train.threads,
-                                                  crf=CRFConfig(**cfg.method.params.get("crf_params", {})))
+        # the same model, with the round's CRF: one network pass per volume serves both
+        crf_predictor = Predictor(predictor.model, predictor.pre_cfg,
+                                  crf=CRFConfig(**cfg.method.params.get("crf_params", {})))
         total, before_pp, ddice = RefinementCounts(), RefinementCounts(), {k: 0.0 for k in STRUCTS}
         for ref in unlabelled:
             case = ref.load(with_label=True)
-            pred = predictor.predict_case(case)
+            prepared = predictor.prepare(case)
+            outputs = predictor.forward([prepared.image])[0]
+            pred = predictor.finish(outputs, prepared)
             raw = pred.label
             crf, _, _ = read_nifti(rdir / "pseudo" / f"{ref.case_id}.nii.gz", kind="label")
             c = refinement_audit(raw, crf, case.label)
             total = total + c
             # the same comparison before post-processing (largest 3D component, hole filling): how much of
             # the change is the CRF itself, and how much its interplay with the post-processing
-            before_pp = before_pp + refinement_audit(pred.raw_label, crf_predictor.predict_case(case).raw_label,
+            before_pp = before_pp + refinement_audit(pred.raw_label, crf_predictor.finish(outputs, prepared).raw_label,
                                                      case.label)
             for k, v in structure_dice_change(raw, crf, case.label).items():
                 ddice[k] += v / len(unlabelled)
@@ -155,8 +158,8 @@ def crf_audit(run_dir: Path, out: Path, max_round: int | None = None) -> None:
     pd.DataFrame(rows).to_csv(out / f"crf_audit_{run_dir.name}.csv", index=False)
     plot_crf_examples(examples, out / f"crf_audit_{run_dir.name}.png")
     print(f"table and figure: {out}/crf_audit_{run_dir.name}.csv / .png")
-    print("changed_pct: voxels the CRF changed (% of all; changed_of_errors_pct: as % of the errors before); fixed/broken/moved_of_changed: of those, wrong->right, "
-          "right->wrong, wrong->other wrong; net_errors_removed_pct: (errors before - after) / errors before; "
+    print("changed_pct: voxels the CRF changed (% of all; changed_of_errors_pct: as % of the errors before); "
+          "fixed/broken/moved_of_changed: of those, wrong->right, right->wrong, wrong->other wrong; net_errors_removed_pct: (errors before - after) / errors before; "
           "dDice: mean Dice change per structure (CRF - no CRF) over the unlabelled volumes; prePP_*: the same "
           "before post-processing (argmax of the network / of the CRF marginals).")
 

@@ -112,7 +112,7 @@ class TrainConfig(_Strict):
     device: str = Field("cpu", description="cpu, cuda, cuda:N, mps or auto (cmrseg.engine.device)")
     precision: Literal["fp32", "bf16"] = Field(
         "fp32", description="bf16: forward pass under bfloat16 autocast, losses and weights in float32 "
-        "(~1.7x faster training steps on CPUs with avx512_bf16; cmrseg.engine.precision)")
+        "(~1.8x faster training steps on CPUs with avx512_bf16; cmrseg.engine.precision)")
 
 
 class Config(_Strict):

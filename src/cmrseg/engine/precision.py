@@ -1,8 +1,8 @@
 """Mixed-precision training: the model's forward pass in bfloat16, every loss in float32.
 
 On CPUs with native bf16 instructions (``avx512_bf16`` / AMX: recent Xeon and EPYC) oneDNN runs bf16
-convolutions much faster than fp32: a U-Net training step (batch 16 x 128 x 128, 1 thread) took 1.0-1.1 s
-instead of 1.8-1.9 s on the project's 2-core EPYC (``benchmarks/precision_speed.py``). Only the forward runs
+convolutions much faster than fp32: a U-Net training step (batch 16 x 128 x 128, 1 thread) took 0.68 s
+instead of 1.25 s (1.84x) on the project's 2-core EPYC (``benchmarks/precision_speed.py``). Only the forward runs
 under :func:`torch.autocast`; its floating outputs are cast back to float32 before any loss sees them, so
 sums over whole batches (Dice, Mumford-Shah centroids) never accumulate in an 8-bit mantissa. The weights,
 gradients and optimiser state stay float32 (autocast, not a bf16 model), and checkpoints are unchanged.

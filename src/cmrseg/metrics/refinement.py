@@ -14,7 +14,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from cmrseg.labels import STRUCTURES, UNANNOTATED
+from cmrseg.labels import UNANNOTATED
+from cmrseg.metrics.overlap import dice_per_structure
 
 
 @dataclass
@@ -73,7 +74,5 @@ def refinement_audit(before: np.ndarray, after: np.ndarray, truth: np.ndarray) -
 
 def structure_dice_change(before: np.ndarray, after: np.ndarray, truth: np.ndarray) -> dict[str, float]:
     """Dice after minus Dice before, per structure (``{"LV": .., "Myo": .., "RV": ..}``)."""
-    from cmrseg.metrics.overlap import dice
-
-    return {name: dice(after == code, truth == code) - dice(before == code, truth == code)
-            for code, name in STRUCTURES.items()}
+    d_before, d_after = dice_per_structure(before, truth), dice_per_structure(after, truth)
+    return {name: d_after[name] - d_before[name] for name in d_before}
