@@ -11,7 +11,7 @@ The SRNN / SRSCN / ACNN rows need the pre-trained shape autoencoder (--autoencod
 it is trained first with configs/acdc/shape_ae.yaml (label maps of all training patients, ~14 min).
 
     python benchmarks/shape_priors.py --data ../shared/data/acdc --labelled 7 --iterations 4000 \
-        [--budget-minutes 55] [--methods unet scn srnn srscn acnn adversarial] [--reuse] [--set train.threads=1]
+        [--budget-minutes 55] [--methods unet scn srnn srscn acnn adversarial srscn_unl] [--reuse] [--set train.threads=1]
 
 Without --budget-minutes the runs are iteration-budgeted (optim.budget_minutes and train.max_minutes unset),
 so every method gets exactly --iterations steps whatever its cost per step.
@@ -41,8 +41,9 @@ ABLATION = {  # key -> (table name, config)
     "srscn": ("SRSCN", "configs/acdc/srscn_7.yaml"),
     "acnn": ("ACNN", "configs/acdc/acnn_7.yaml"),
     "adversarial": ("adversarial", "configs/acdc/adversarial_7.yaml"),
+    "srscn_unl": ("SRSCN + AE on unlabelled", "configs/acdc/srscn_unlabelled_7.yaml"),
 }
-NEEDS_AE = {"srnn", "srscn", "acnn"}
+NEEDS_AE = {"srnn", "srscn", "acnn", "srscn_unl"}
 CHECKS = ("impossible", "lv_not_enclosed", "fragmented_3d", "fragmented_2d")
 
 
