@@ -146,10 +146,8 @@ def crf_audit(run_dir: Path, out: Path, max_round: int | None = None) -> None:
         rows.append({"round": r, "volumes": len(unlabelled), **{k: round(v, 4) for k, v in total.summary().items()},
                      **{f"dDice_{k}": round(v, 4) for k, v in ddice.items()}, "fixed": total.fixed,
                      "broken": total.broken, "moved": total.moved, "errors_before": total.wrong_before,
-                     "prePP_changed_of_errors_pct": round(pre_pp["changed_of_errors_pct"], 4),
-                     "prePP_fixed_of_changed": round(pre_pp["fixed_of_changed"], 4),
-                     "prePP_broken_of_changed": round(pre_pp["broken_of_changed"], 4),
-                     "prePP_net_errors_removed_pct": round(pre_pp["net_errors_removed_pct"], 4)})
+                     **{f"prePP_{k}": round(pre_pp[k], 4) for k in
+                        ("changed_of_errors_pct", "fixed_of_changed", "broken_of_changed", "net_errors_removed_pct")}})
         print(f"round {r}: {rows[-1]}", flush=True)
     if not rows:
         raise SystemExit(f"no round with pseudo-labels under {run_dir}")
