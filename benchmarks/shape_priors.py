@@ -11,7 +11,8 @@ The SRNN / SRSCN / ACNN rows need the pre-trained shape autoencoder (--autoencod
 it is trained first with configs/acdc/shape_ae.yaml (label maps of all training patients, ~14 min).
 
     python benchmarks/shape_priors.py --data ../shared/data/acdc --labelled 7 --iterations 4000 \
-        [--budget-minutes 55] [--methods unet scn srnn srscn acnn adversarial srscn_unl] [--reuse] [--set train.threads=1]
+        [--budget-minutes 55] [--methods unet scn srnn srscn acnn adversarial srscn_unl] [--seeds 0 1 2] [--reuse]
+        [--set train.threads=1]
 
 Without --budget-minutes the runs are iteration-budgeted (optim.budget_minutes and train.max_minutes unset),
 so every method gets exactly --iterations steps whatever its cost per step.
@@ -23,7 +24,7 @@ import argparse
 from pathlib import Path
 
 import pandas as pd
-from common import STRUCTS, train_and_evaluate
+from common import STRUCTS, print_table, seed_summary, train_and_evaluate
 from tqdm.auto import tqdm
 
 from cmrseg.config import Config, load_config
@@ -92,16 +93,20 @@ def main() -> None:
     ap.add_argument("--lge", default="../shared/data/mscmr_lge",
                     help="MS-CMRSeg LGE root: its val split is a cross-sequence test of every run ('' to skip)")
     ap.add_argument("--set", nargs="*", default=[], help="extra overrides for every run")
+    ap.add_argument("--seeds", nargs="+", type=int, default=[0],
+                    help="one run per method and seed (seed N > 0: run name + '_seed<N>'); >1 seed adds a mean +- sd "
+                         "table")
     args = ap.parse_args()
     budget = ([f"optim.budget_minutes={args.budget_minutes}", f"train.max_minutes={args.budget_minutes + 3}"]
               if args.budget_minutes else ["optim.budget_minutes=null", "train.max_minutes=null"])
     if NEEDS_AE & set(args.methods):
         ensure_autoencoder(Path(args.autoencoder), args.data, list(args.set))
     rows, gt_row = [], None
-    for key in args.methods:
+    for key, seed in ((k, s) for k in args.methods for s in args.seeds):
         name, config = ABLATION[key]
+        run_name = f"shape_{key}_l{args.labelled}_i{args.iterations}" + (f"_seed{seed}" if seed else "")
         overrides = [f"data.root={args.data}", f"data.labelled={args.labelled}", f"optim.iterations={args.iterations}",
-                     *budget, f"train.name=shape_{key}_l{args.labelled}_i{args.iterations}", *args.set]
+                     *budget, f"train.name={run_name}", f"train.seed={seed}", *args.set]
         if key in NEEDS_AE:
             overrides.append(f"method.params.autoencoder={args.autoencoder}")
         cfg, run_dir, summary = train_and_evaluate(config, overrides, args.reuse)
@@ -113,7 +118,7 @@ def main() -> None:
                                           split="val", progress=False).summary
             lge = {"LGE_Dice_mean": round(lge_sum["mean"]["dice_mean"], 3),
                    "LGE_HD95_mean": round(lge_sum["mean"]["hd95_mm_mean"], 2)}
-        rows.append({"method": name, "train_min": round(float(hist["minutes"].iloc[-1]), 1),
+        rows.append({"method": name, "seed": seed, "train_min": round(float(hist["minutes"].iloc[-1]), 1),
                      "iters": int(hist["iteration"].iloc[-1]), **metric_columns(summary), **lge,
                      **{f"raw_{c}": round(raw[c], 2) for c in CHECKS}, "pp_impossible": round(post["impossible"], 2)})
         gt_row = {"method": "ground truth", **{f"raw_{c}": round(gt[c], 2) for c in CHECKS},
@@ -130,6 +135,9 @@ def main() -> None:
           "after post-processing. The SRNN/"
           "SRSCN/ACNN shape AE saw the label maps (no images) of all training patients. LGE_*: the same checkpoint "
           "on MS-CMRSeg LGE val (5 subjects, another sequence and centre; never trained on).")
+    if len(args.seeds) > 1:
+        print("\nOver seeds (sample sd; HD95_mean = mean of the three structures' mean HD95, mm):")
+        print_table(seed_summary(rows, by="method"), note=None)
 
 
 if __name__ == "__main__":
