@@ -96,7 +96,8 @@ def overrides(args: argparse.Namespace, root: Path, name: str, variant: str) -> 
         terms.append({"loss": "class_floor", "params": {"floor": args.class_floor}, "stream": "images",
                       "weight": args.class_floor_weight})
     if args.level_init > 0:  # warm start towards each image's multi-Otsu levels, off from iteration level_init
-        terms.append({"loss": "level_init", "params": {"order": args.level_order}, "stream": "images",
+        terms.append({"loss": "level_init", "params": {"order": args.level_order, "median": args.level_median},
+                      "stream": "images",
                       "weight": 1.0, "stop": args.level_init})
     out = Path(args.out)
     return [f"data.root={root}", f"data.cache_dir={out / 'cache' / root.name}", f"train.out_dir={out / 'runs'}",
@@ -225,6 +226,8 @@ def main() -> None:
                     "multi-Otsu levels (loss level_init) for the first N iterations, then MS alone (0 = off)")
     ap.add_argument("--level-order", type=int, nargs=4, default=[0, 2, 1, 3], help="class code of each Otsu level, "
                     "darkest first (the shapes data: BG < 2 < 1 < 3 by construction)")
+    ap.add_argument("--level-median", type=int, default=0, help="median filter side (px) applied before the "
+                    "multi-Otsu of the warm start (0 = none; 3 removes the background-noise level, see level_init)")
     ap.add_argument("--tag", default="", help="suffix of the figure / JSON names (ms_synthetic<tag>.png)")
     ap.add_argument("--variants", nargs="*", default=list(VARIANTS), choices=list(VARIANTS))
     ap.add_argument("--datasets", nargs="*", default=["no bias", "bias"], choices=["no bias", "bias"])
@@ -238,7 +241,7 @@ def main() -> None:
           f"no augmentation, last checkpoint; bias field grid {args.bias_grid or 'full resolution'}; "
           f"psi init {args.psi_init or 'default'}; class-floor prior weight {args.class_floor_weight}"
           f"{f' (floor {args.class_floor})' if args.class_floor_weight > 0 else ''}; "
-          f"multi-Otsu warm start {f'for {args.level_init} iterations, order {args.level_order}' if args.level_init else 'off'}; "
+          f"multi-Otsu warm start {f'for {args.level_init} iterations, order {args.level_order}, median {args.level_median}' if args.level_init else 'off'}; "
           f"torch threads {args.threads}; {platform.processor() or platform.machine()}, {os.cpu_count()} cores")
     panels: dict[str, dict[str, np.ndarray]] = {}
     results: dict[str, dict] = {}

@@ -11,6 +11,12 @@ mapped to class codes by ``order`` (darkest level first), switched off with the 
 which MS refines the partition on its own. It is an intensity prior: ``order`` says which class is expected
 darkest..brightest (e.g. background < myocardium < blood pools for bSSFP), the same kind of knowledge as
 the translator's ``intensity_order``.
+
+Noise matters: multi-Otsu is the exact 1D k-means optimum, and on a noisy image where small structures lie
+next to a large background, splitting the background's noise can lower the within-class variance more than
+separating two small structures does (on our synthetic shapes: per-slice Dice of the targets 0.61-0.84 and 0
+on some slices). ``median`` filters the image first (edge-preserving, unlike a Gaussian, which creates
+intermediate values along every edge): with a 3 x 3 median the same slices give targets with Dice >= 0.98.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 import torch.nn.functional as F
+from scipy.ndimage import median_filter
 from skimage.filters import threshold_multiotsu
 
 from cmrseg.errors import ConfigError
@@ -66,18 +73,24 @@ class LevelInit:
             whose numbering is arbitrary). For the nested cardiac output on bSSFP-like contrast e.g.
             ``[0, 2, 1, 3]`` (background < myocardium < RV < LV).
         num_classes: K.
+        median: side in px of a median filter applied to the image before thresholding (0 or 1 = none; see
+            the module docstring for why denoising matters).
     """
 
-    def __init__(self, order: Sequence[int] | None = None, num_classes: int = 4) -> None:
+    def __init__(self, order: Sequence[int] | None = None, num_classes: int = 4, median: int = 0) -> None:
         self.order = list(range(num_classes)) if order is None else [int(c) for c in order]
         if sorted(self.order) != list(range(num_classes)):
             raise ConfigError(f"level_init.order must list each class code 0..{num_classes - 1} once, "
                               f"got {list(order or [])}")
-        self.num_classes = num_classes
+        if median < 0:
+            raise ConfigError(f"level_init.median must be >= 0 (px; 0 = no filter), got {median}")
+        self.num_classes, self.median = num_classes, int(median)
 
     def targets(self, image: torch.Tensor, valid: torch.Tensor | None) -> torch.Tensor:
         """(N, H, W) class codes of the multi-Otsu levels of the first channel of ``image`` (N, C, H, W)."""
         img = image[:, 0].detach().float().cpu().numpy()
+        if self.median > 1:
+            img = np.stack([median_filter(x, size=self.median) for x in img])
         ok = None if valid is None else valid[:, 0].detach().cpu().numpy() > 0.5
         lut = np.asarray(self.order, np.int64)
         maps = [lut[multiotsu_levels(img[i], self.num_classes, None if ok is None else ok[i])]
