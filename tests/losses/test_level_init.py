@@ -96,3 +96,24 @@ def test_median_filter_stops_the_background_noise_from_taking_a_level() -> None:
     assert (denoised == label).mean() > 0.99
     with pytest.raises(ConfigError, match="median"):
         LevelInit(median=-1)
+
+
+def test_nested_models_get_a_binary_cross_entropy_per_sigmoid() -> None:
+    from cmrseg.losses.level_init import nested_targets
+    from cmrseg.models.heads import nested_logits
+
+    img, bands = four_regions()
+    image = torch.from_numpy(img).float()[None, None]
+    order = [0, 2, 1, 3]  # BG < Myo < RV < LV
+    label = torch.from_numpy(np.asarray(order)[bands])[None]
+    psi_true = nested_targets(label)
+    assert psi_true.shape == (1, 3) + label.shape[1:]
+    assert torch.equal(psi_true[:, 1], ((label == 3) | (label == 2)).float())  # LV+Myo
+    loss = create_loss("level_init", {"order": order})
+
+    def outputs(psi: torch.Tensor) -> dict[str, torch.Tensor]:
+        psi = psi.clamp(1e-4, 1 - 1e-4)
+        return {"psi": psi, "logits": nested_logits(psi)}
+
+    assert float(loss(outputs(psi_true), {"image": image})) < 1e-3
+    assert float(loss(outputs(1 - psi_true), {"image": image})) > 5.0

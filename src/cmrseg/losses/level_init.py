@@ -30,6 +30,7 @@ from scipy.ndimage import median_filter
 from skimage.filters import threshold_multiotsu
 
 from cmrseg.errors import ConfigError
+from cmrseg.labels import LV, MYO, RV
 from cmrseg.losses.registry import register_loss
 
 
@@ -102,8 +103,24 @@ class LevelInit:
         if logits.shape[1] != self.num_classes:
             raise ConfigError(f"level_init has {self.num_classes} classes, the model outputs {logits.shape[1]}")
         valid = batch.get("valid")
-        ce = F.cross_entropy(logits, self.targets(batch["image"], valid), reduction="none")
+        target = self.targets(batch["image"], valid)
+        if "psi" in outputs:  # nested model: binary cross-entropy on each sigmoid (see nested_targets)
+            psi = outputs["psi"].float().clamp(1e-6, 1 - 1e-6)
+            per_pixel = F.binary_cross_entropy(psi, nested_targets(target), reduction="none").mean(1)
+        else:
+            per_pixel = F.cross_entropy(logits, target, reduction="none")
         if valid is None:
-            return ce.mean()
-        w = valid[:, 0].to(ce.dtype)
-        return (ce * w).sum() / w.sum().clamp_min(1.0)
+            return per_pixel.mean()
+        w = valid[:, 0].to(per_pixel.dtype)
+        return (per_pixel * w).sum() / w.sum().clamp_min(1.0)
+
+
+def nested_targets(label: torch.Tensor) -> torch.Tensor:
+    """(N, H, W) class codes -> (N, 3, H, W) float targets of the nested sigmoids (LV, LV+Myo, RV).
+
+    Why not cross-entropy on the nested ``logits`` = ``log phi``: its gradient reaches each sigmoid through
+    products such as ``phi_Myo = psi2 (1 - psi1)`` and is small wherever another sigmoid is near 0 or 1; in
+    our synthetic runs the nested model fitted the warm-start targets far worse than a softmax model did
+    (training cross-entropy 0.89 vs 0.37 over the warm start). A per-sigmoid BCE has no such coupling.
+    """
+    return torch.stack([label == LV, (label == LV) | (label == MYO), label == RV], 1).float()
