@@ -273,3 +273,28 @@ def test_nested_term_ignores_padding_too() -> None:
     a[..., 9:, :], b[..., 9:, :] = -5.0, 50.0
     assert torch.allclose(term({"psi": psi}, {"image": a, "valid": valid}),
                           term({"psi": psi}, {"image": b, "valid": valid}))
+
+
+def test_roi_margin_keeps_far_background_structures_out_of_the_data_term() -> None:
+    """A bright 'heart' disc predicted as LV on a dark background, and a bright 'fat' blob far away that the
+    prediction calls background: over the whole image the blob makes the background class inhomogeneous
+    (a large data term); with ``roi_margin`` only pixels near the predicted foreground count, so the same
+    prediction scores (almost) zero."""
+    from cmrseg.losses.mumford_shah import MumfordShah, foreground_roi
+
+    yy, xx = torch.meshgrid(torch.arange(48.0), torch.arange(48.0), indexing="ij")
+    heart = (yy - 14) ** 2 + (xx - 14) ** 2 <= 6 ** 2
+    fat = (yy - 38) ** 2 + (xx - 38) ** 2 <= 5 ** 2
+    image = (heart | fat).float()[None, None]
+    logits = torch.zeros(1, 4, 48, 48)
+    logits[:, 0] = 10.0 * (~heart)
+    logits[:, LV] = 10.0 * heart
+    whole = MumfordShah(tv_weight=0.0)({"logits": logits}, {"image": image})
+    local = MumfordShah(tv_weight=0.0, roi_margin=4)({"logits": logits}, {"image": image})
+    assert float(whole) > 0.01 and float(local) < 1e-4
+    roi = foreground_roi(torch.softmax(logits, 1), 4)[0, 0].bool()
+    assert roi[14, 14] and roi[14, 24] and not roi[14, 25] and not fat[roi].any()  # radius 6 + margin 4
+    assert foreground_roi(torch.softmax(torch.zeros(1, 4, 8, 8).index_fill(1, torch.tensor([0]), 5.0), 1),
+                          2).all()  # nothing predicted: the whole image
+    with pytest.raises(ConfigError, match="roi_margin"):
+        MumfordShah(roi_margin=-1)

@@ -38,7 +38,7 @@ from cmrseg.losses.registry import register_loss
 from cmrseg.models.heads import nested_to_classes
 
 __all__ = ["total_variation", "tv_loss", "relative_tv_loss", "ms_data_term", "ms_piecewise_constant",
-           "ms_bias", "nested_to_classes", "inclusion_penalty", "class_floor_penalty", "MumfordShah",
+           "ms_bias", "nested_to_classes", "foreground_roi", "inclusion_penalty", "class_floor_penalty", "MumfordShah",
            "MumfordShahNested", "ClassFloor"]
 
 
@@ -141,6 +141,22 @@ def ms_bias(image: torch.Tensor, probs: torch.Tensor, bias: torch.Tensor, tv_wei
             + bias_tv_weight * relative_tv_loss(bias, eps))
 
 
+def foreground_roi(probs: torch.Tensor, margin: int) -> torch.Tensor:
+    """(N, 1, H, W) mask of the pixels within ``margin`` px (square window) of the predicted foreground
+    (argmax != class 0), detached; all ones for an image with no predicted foreground.
+
+    Why: a 4-class piecewise-constant model of a whole cine slice is wrong for the background class (lung,
+    fat, liver, chest wall), so over the whole image the MS data term pulls bright fat into the blood-pool
+    classes. Near the heart the background is closer to one dark class. The ROI follows the network's own
+    prediction (no labels), so the term also works on unlabelled images.
+    """
+    fg = (probs.detach().argmax(1, keepdim=True) != 0).float()
+    roi = torch.nn.functional.max_pool2d(fg, 2 * margin + 1, stride=1, padding=margin)
+    empty = fg.flatten(1).amax(1) == 0
+    roi[empty] = 1.0
+    return roi
+
+
 def inclusion_penalty(psi: torch.Tensor) -> torch.Tensor:
     """``mean (psi1 psi2 - psi1)^2`` over batch and pixels: 0 iff LV (psi1) lies inside LV+Myo (psi2)."""
     return (psi[:, 0] * psi[:, 1] - psi[:, 0]).square().mean()
@@ -198,17 +214,24 @@ class MumfordShah:
         eps: centroid denominator floor.
         shift_to_min: bias variant only: shift each image channel to minimum 0 first, so the
             multiplicative model acts on (approximately) raw rather than z-scored intensities.
+        roi_margin: 0 = data term over the whole image; N > 0 = only within N px of the predicted foreground
+            (see :func:`foreground_roi`).
     """
 
     def __init__(self, tv_weight: float = 0.1, use_bias: bool = False, bias_tv_weight: float = 1.0,
-                 eps: float = 1e-6, shift_to_min: bool = True) -> None:
+                 eps: float = 1e-6, shift_to_min: bool = True, roi_margin: int = 0) -> None:
+        if roi_margin < 0:
+            raise ConfigError(f"mumford_shah.roi_margin must be >= 0 px (0 = whole image), got {roi_margin}")
         self.tv_weight, self.use_bias, self.bias_tv_weight = tv_weight, use_bias, bias_tv_weight
-        self.eps, self.shift_to_min = eps, shift_to_min
+        self.eps, self.shift_to_min, self.roi_margin = eps, shift_to_min, int(roi_margin)
 
     def __call__(self, outputs: dict[str, torch.Tensor], batch: dict[str, torch.Tensor]) -> torch.Tensor:
         probs = torch.softmax(outputs["logits"].float(), 1)
         image = batch["image"].float()
         valid = batch.get("valid")  # padding is not image: it enters neither centroids nor residuals
+        if self.roi_margin:
+            roi = foreground_roi(probs, self.roi_margin)
+            valid = roi if valid is None else valid * roi
         if not self.use_bias:
             return ms_piecewise_constant(image, probs, self.tv_weight, self.eps, valid)
         bias = _require(outputs, "bias", "model.params.bias_head: true").float()
