@@ -91,7 +91,8 @@ def overrides(args: argparse.Namespace, root: Path, name: str, variant: str) -> 
         params["bias_grid"] = grid
     if params.get("output") == "nested" and args.psi_init is not None:
         params["psi_init"] = args.psi_init[0] if len(args.psi_init) == 1 else args.psi_init
-    terms = [{**term, "params": {**term["params"], "tv_weight": args.tv_weight}, "stream": "images", "weight": 1.0}]
+    terms = [{**term, "params": {**term["params"], "tv_weight": args.tv_weight}, "stream": "images", "weight": 1.0,
+              "start": args.ms_start}]
     if args.class_floor_weight > 0:
         terms.append({"loss": "class_floor", "params": {"floor": args.class_floor}, "stream": "images",
                       "weight": args.class_floor_weight})
@@ -228,6 +229,8 @@ def main() -> None:
                     "darkest first (the shapes data: BG < 2 < 1 < 3 by construction)")
     ap.add_argument("--level-median", type=int, default=0, help="median filter side (px) applied before the "
                     "multi-Otsu of the warm start (0 = none; 3 removes the background-noise level, see level_init)")
+    ap.add_argument("--ms-start", type=int, default=0, help="iteration at which the MS term switches on (e.g. = "
+                    "--level-init: the warm start alone first, then MS alone)")
     ap.add_argument("--tag", default="", help="suffix of the figure / JSON names (ms_synthetic<tag>.png)")
     ap.add_argument("--variants", nargs="*", default=list(VARIANTS), choices=list(VARIANTS))
     ap.add_argument("--datasets", nargs="*", default=["no bias", "bias"], choices=["no bias", "bias"])
@@ -242,6 +245,7 @@ def main() -> None:
           f"psi init {args.psi_init or 'default'}; class-floor prior weight {args.class_floor_weight}"
           f"{f' (floor {args.class_floor})' if args.class_floor_weight > 0 else ''}; "
           f"multi-Otsu warm start {f'for {args.level_init} iterations, order {args.level_order}, median {args.level_median}' if args.level_init else 'off'}; "
+          f"MS term from iteration {args.ms_start}; "
           f"torch threads {args.threads}; {platform.processor() or platform.machine()}, {os.cpu_count()} cores")
     panels: dict[str, dict[str, np.ndarray]] = {}
     results: dict[str, dict] = {}
