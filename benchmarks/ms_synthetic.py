@@ -21,7 +21,10 @@ Protocol:
   per 24 px cell) upsampled bilinearly (``model.params.bias_grid``): a full-resolution field (``0``) absorbs
   the structures into ``b`` (a TV penalty cannot stop that: it charges the amount of variation, not its
   sharpness). Options (off by default): ``--psi-init`` (nested head bias), ``--class-floor-weight`` (the
-  ``class_floor`` prior against empty classes, as a second term on the same stream).
+  ``class_floor`` prior against empty classes, as a second term on the same stream), ``--level-init N``
+  (warm start towards each slice's multi-Otsu levels for N iterations; ``--level-median 3`` denoises first)
+  and ``--ms-start N`` (the MS term switches on at N: with ``--level-init N`` the warm start runs alone,
+  which the nested model needs -- with both terms on together it never fits the warm-start targets).
   These settings were chosen on separately seeded synthetic data (``make_shapes_volume`` with other seeds),
   never on this benchmark's val labels.
 * Evaluation on the val volumes with the *last* checkpoint (no model selection on labels). 3D Dice per
