@@ -241,13 +241,15 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     out = Path(args.out)
     t_start = time.time()
+    warm = (f"for {args.level_init} iterations, order {args.level_order}, median {args.level_median}"
+            if args.level_init else "off")
     print(f"protocol: shapes datasets ({args.patients} patients = {2 * args.patients} volumes x 4 slices 96x96, "
           f"{args.val} val patients = {2 * args.val} val volumes), seed {args.seed}; U-Net [8,16,32,64], "
           f"batch {args.batch}, {args.iterations} iterations, AdamW lr {args.lr} poly, TV weight {args.tv_weight}, "
           f"no augmentation, last checkpoint; bias field grid {args.bias_grid or 'full resolution'}; "
           f"psi init {args.psi_init or 'default'}; class-floor prior weight {args.class_floor_weight}"
           f"{f' (floor {args.class_floor})' if args.class_floor_weight > 0 else ''}; "
-          f"multi-Otsu warm start {f'for {args.level_init} iterations, order {args.level_order}, median {args.level_median}' if args.level_init else 'off'}; "
+          f"multi-Otsu warm start {warm}; "
           f"MS term from iteration {args.ms_start}; "
           f"torch threads {args.threads}; {platform.processor() or platform.machine()}, {os.cpu_count()} cores")
     panels: dict[str, dict[str, np.ndarray]] = {}

@@ -38,8 +38,8 @@ from cmrseg.losses.registry import register_loss
 from cmrseg.models.heads import nested_to_classes
 
 __all__ = ["total_variation", "tv_loss", "relative_tv_loss", "ms_data_term", "ms_piecewise_constant",
-           "ms_bias", "nested_to_classes", "foreground_roi", "inclusion_penalty", "class_floor_penalty", "MumfordShah",
-           "MumfordShahNested", "ClassFloor"]
+           "ms_bias", "nested_to_classes", "foreground_roi", "inclusion_penalty", "class_floor_penalty",
+           "MumfordShah", "MumfordShahNested", "ClassFloor"]
 
 
 def _mean_abs_diff(d: torch.Tensor) -> torch.Tensor:
@@ -148,7 +148,9 @@ def foreground_roi(probs: torch.Tensor, margin: int) -> torch.Tensor:
     Why: a 4-class piecewise-constant model of a whole cine slice is wrong for the background class (lung,
     fat, liver, chest wall), so over the whole image the MS data term pulls bright fat into the blood-pool
     classes. Near the heart the background is closer to one dark class. The ROI follows the network's own
-    prediction (no labels), so the term also works on unlabelled images.
+    prediction (no labels), so the term also works on unlabelled images -- and so it grows with the
+    prediction's own mistakes: on ACDC at 3 labelled it did not stop MS from labelling fat as blood pool
+    (benchmarks/RESULTS.md).
     """
     fg = (probs.detach().argmax(1, keepdim=True) != 0).float()
     roi = torch.nn.functional.max_pool2d(fg, 2 * margin + 1, stride=1, padding=margin)
