@@ -68,10 +68,17 @@ def seed_summary(rows: list[dict], by: str = "method") -> list[dict]:
     df["HD95_mean"] = df[[f"HD95_{k}" for k in STRUCTS]].mean(axis=1)
     out = []
     for key, g in df.groupby(by, sort=False):
-        out.append({by: key, "seeds": len(g),
-                    **{f"{c}_{stat}": round(float(getattr(g[c], stat)()), 3) if len(g) > 1 or stat == "mean" else None
-                       for c in ("Dice_mean", "HD95_mean") for stat in ("mean", "std")}})
+        row = {by: key, "seeds": len(g)}
+        for col in ("Dice_mean", "HD95_mean"):
+            row[f"{col}_mean"] = round(float(g[col].mean()), 3)
+            row[f"{col}_std"] = round(float(g[col].std()), 3) if len(g) > 1 else None
+        out.append(row)
     return out
+
+
+def seeded_run_name(name: str, seed: int) -> str:
+    """Run name of one seed: ``name`` for seed 0 (so single-seed runs are reused), ``name_seed<N>`` otherwise."""
+    return f"{name}_seed{seed}" if seed else name
 
 
 def print_table(rows: list[dict], note: str | None = METRICS_NOTE) -> None:

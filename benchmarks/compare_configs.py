@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from common import print_table, result_row, seed_summary, train_and_evaluate
+from common import print_table, result_row, seed_summary, seeded_run_name, train_and_evaluate
 
 from cmrseg.config import load_config
 
@@ -29,7 +29,8 @@ def main() -> None:
                     "predicted by each run's best.pt and last.pt (raw argmax), into --figure-dir")
     ap.add_argument("--figure-dir", default="benchmarks/out/compare")
     ap.add_argument("--seeds", nargs="+", type=int, default=None,
-                    help="train every config once per seed (run name + '_seed<N>') and add a mean +- sd table")
+                    help="train every config once per seed (seed N > 0: run name + '_seed<N>') and add a mean +- sd "
+                         "table")
     args = ap.parse_args()
     rows = []
     for config in args.configs:
@@ -38,7 +39,7 @@ def main() -> None:
             extra = []
             if seed is not None:
                 name = load_config(config, overrides).train.name
-                extra = [f"train.seed={seed}", f"train.name={name}_seed{seed}"]
+                extra = [f"train.seed={seed}", f"train.name={seeded_run_name(name, seed)}"]
             cfg, run_dir, summary = train_and_evaluate(config, overrides + extra, args.reuse)
             rows.append({"config": config, "method": cfg.method.name, "seed": cfg.train.seed,
                          **result_row(run_dir, summary)})

@@ -101,8 +101,7 @@ def overrides(args: argparse.Namespace, root: Path, name: str, variant: str) -> 
                       "weight": args.class_floor_weight})
     if args.level_init > 0:  # warm start towards each image's multi-Otsu levels, off from iteration level_init
         terms.append({"loss": "level_init", "params": {"order": args.level_order, "median": args.level_median},
-                      "stream": "images",
-                      "weight": 1.0, "stop": args.level_init})
+                      "stream": "images", "weight": 1.0, "stop": args.level_init})
     out = Path(args.out)
     return [f"data.root={root}", f"data.cache_dir={out / 'cache' / root.name}", f"train.out_dir={out / 'runs'}",
             f"train.name={name}", "data.preprocess.fov_px=96", "data.preprocess.target_spacing=1.5",

@@ -24,7 +24,7 @@ import argparse
 from pathlib import Path
 
 import pandas as pd
-from common import STRUCTS, print_table, seed_summary, train_and_evaluate
+from common import STRUCTS, print_table, seed_summary, seeded_run_name, train_and_evaluate
 from tqdm.auto import tqdm
 
 from cmrseg.config import Config, load_config
@@ -104,7 +104,7 @@ def main() -> None:
     rows, gt_row = [], None
     for key, seed in ((k, s) for k in args.methods for s in args.seeds):
         name, config = ABLATION[key]
-        run_name = f"shape_{key}_l{args.labelled}_i{args.iterations}" + (f"_seed{seed}" if seed else "")
+        run_name = seeded_run_name(f"shape_{key}_l{args.labelled}_i{args.iterations}", seed)
         overrides = [f"data.root={args.data}", f"data.labelled={args.labelled}", f"optim.iterations={args.iterations}",
                      *budget, f"train.name={run_name}", f"train.seed={seed}", *args.set]
         if key in NEEDS_AE:
