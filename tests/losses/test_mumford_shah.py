@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import torch
+from scipy import ndimage
 
 from cmrseg.errors import ConfigError
 from cmrseg.labels import BACKGROUND, LV, MYO, RV
-from cmrseg.losses.mumford_shah import (inclusion_penalty, ms_bias, ms_data_term, ms_piecewise_constant,
+from cmrseg.losses.mumford_shah import (enclosure_penalty, inclusion_penalty, ms_bias, ms_data_term, ms_piecewise_constant,
                                         nested_to_classes, relative_tv_loss, total_variation, tv_loss)
 from cmrseg.losses.registry import available_losses, create_loss
 
@@ -151,6 +153,39 @@ def test_inclusion_penalty() -> None:
     assert float(inclusion_penalty(soft)) == pytest.approx(0.0625)
     nested_soft = torch.tensor([0.3, 1.0, 0.0]).view(1, 3, 1, 1)  # psi2 = 1 contains anything
     assert float(inclusion_penalty(nested_soft)) == 0.0
+
+
+def test_enclosure_penalty_counts_the_missing_ring() -> None:
+    """Known answers on hard masks: a 4 px disc in a 3 px ring is enclosed at radius 2; at radius 3 the square
+    window reaches past the ring on the diagonals, and the penalty is the share of pixels of the disc's square
+    dilation outside LV+Myo (likewise without the ring)."""
+    yy, xx = np.mgrid[:32, :32]
+    disc = (yy - 16) ** 2 + (xx - 16) ** 2 <= 4 ** 2
+    ring = (yy - 16) ** 2 + (xx - 16) ** 2 <= 7 ** 2
+    def psi(lv: np.ndarray, lvmyo: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(np.stack([lv, lvmyo, np.zeros_like(lv)])[None].astype(np.float32))
+    assert float(enclosure_penalty(psi(disc, ring), 2)) == 0.0
+    grown = ndimage.binary_dilation(disc, np.ones((7, 7), bool))
+    assert float(enclosure_penalty(psi(disc, ring), 3)) == pytest.approx((grown & ~ring).sum() / 32 ** 2)
+    assert (grown & ~ring).sum() > 0
+    grown = ndimage.binary_dilation(disc, np.ones((5, 5), bool))
+    assert float(enclosure_penalty(psi(disc, disc), 2)) == pytest.approx((grown & ~disc).sum() / 32 ** 2)
+    assert float(inclusion_penalty(psi(disc, disc))) == 0.0  # what the inclusion term alone accepts
+    with pytest.raises(ConfigError, match="radius"):
+        enclosure_penalty(psi(disc, ring), 0)
+
+
+def test_ms_nested_enclosure_term_is_added_with_its_weight() -> None:
+    lab, psi = nested_phantom()
+    img = torch.tensor([0.0, 2.0, 1.0, 3.0])[lab][:, None]
+    no_ring = psi.clone()
+    no_ring[:, 1] = no_ring[:, 0]  # LV+Myo = LV: inclusion holds, enclosure does not
+    base = create_loss("ms_nested", {"tv_weight": 0.0, "use_bias": False})
+    encl = create_loss("ms_nested", {"tv_weight": 0.0, "use_bias": False, "enclosure_weight": 2.0,
+                                     "enclosure_px": 1})
+    expected = float(base({"psi": no_ring}, {"image": img})) + 2.0 * float(enclosure_penalty(no_ring, 1))
+    assert float(encl({"psi": no_ring}, {"image": img})) == pytest.approx(expected)
+    assert float(enclosure_penalty(no_ring, 1)) > 0
 
 
 def test_ms_nested_term_zero_on_perfect_piecewise_constant_image() -> None:

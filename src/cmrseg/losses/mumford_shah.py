@@ -38,7 +38,8 @@ from cmrseg.losses.registry import register_loss
 from cmrseg.models.heads import nested_to_classes
 
 __all__ = ["total_variation", "tv_loss", "relative_tv_loss", "ms_data_term", "ms_piecewise_constant",
-           "ms_bias", "nested_to_classes", "foreground_roi", "inclusion_penalty", "class_floor_penalty",
+           "ms_bias", "nested_to_classes", "foreground_roi", "inclusion_penalty", "enclosure_penalty",
+           "class_floor_penalty",
            "MumfordShah", "MumfordShahNested", "ClassFloor"]
 
 
@@ -164,6 +165,21 @@ def inclusion_penalty(psi: torch.Tensor) -> torch.Tensor:
     return (psi[:, 0] * psi[:, 1] - psi[:, 0]).square().mean()
 
 
+def enclosure_penalty(psi: torch.Tensor, radius: int) -> torch.Tensor:
+    """``mean relu(dilate(psi1) - psi2)^2``, ``dilate`` = max over a (2 radius + 1)^2 square window: 0 iff
+    every pixel within ``radius`` px (chessboard distance) of the LV (psi1) lies in LV+Myo (psi2), i.e. the LV
+    is enclosed by a myocardium at least ``radius`` px thick (``radius * sqrt 2`` on the diagonals). For hard masks it is the share of pixels in the dilated LV outside LV+Myo.
+
+    Why: the inclusion term only asks psi1 inside psi2, so ``psi2 = psi1`` (no myocardium) satisfies it; on
+    synthetic shapes nested MS* then drifted to a partition with an LV blob and no ring (benchmarks/RESULTS.md).
+    This is the anatomical prior that a blood-pool blob is LV only if a ring of myocardium surrounds it.
+    """
+    if radius < 1:
+        raise ConfigError(f"enclosure radius must be >= 1 px, got {radius}")
+    grown = torch.nn.functional.max_pool2d(psi[:, :1], 2 * radius + 1, stride=1, padding=radius)[:, 0]
+    return torch.relu(grown - psi[:, 1]).square().mean()
+
+
 def class_floor_penalty(probs: torch.Tensor, floor: float = 0.01, per_image: bool = False,
                         eps: float = 1e-8) -> torch.Tensor:
     """Weak prior against empty classes: ``sum_n max(0, log(floor) - log(m_n))``, ``m_n`` = mean of ``p_n``.
@@ -246,12 +262,16 @@ class MumfordShahNested:
     """MS loss on the nested class maps ``phi = nested_to_classes(outputs["psi"])`` (model ``output: nested``).
 
     ``data(I, phi, b) + tv_weight * sum_n TV(phi_n) + bias_tv_weight * TV(b / mean b)
-    + inclusion_weight * mean (psi1 psi2 - psi1)^2``. ``phi`` is used unnormalised: its sum exceeds 1 exactly
+    + inclusion_weight * mean (psi1 psi2 - psi1)^2 [+ enclosure_weight * enclosure_penalty]``. ``phi`` is used
+    unnormalised: its sum exceeds 1 exactly
     where RV overlaps LV+Myo or LV leaves LV+Myo, and those pixels pay the data term twice.
 
     Args:
         tv_weight: weight of the TV of the four ``phi`` maps.
         inclusion_weight: weight of the inclusion regulariser (its values lie in [0, 1]).
+        enclosure_weight: weight of :func:`enclosure_penalty` (LV surrounded by >= ``enclosure_px`` of
+            LV+Myo); 0 (default) = off, as in the reference.
+        enclosure_px: its ring thickness in px.
         use_bias: apply ``outputs["bias"]`` (model param ``bias_head: true``); without it ``b = 1``.
         bias_tv_weight: weight of TV(b / mean b).
         eps: centroid denominator floor.
@@ -259,8 +279,12 @@ class MumfordShahNested:
     """
 
     def __init__(self, tv_weight: float = 0.1, inclusion_weight: float = 1.0, use_bias: bool = True,
-                 bias_tv_weight: float = 1.0, eps: float = 1e-6, shift_to_min: bool = True) -> None:
+                 bias_tv_weight: float = 1.0, eps: float = 1e-6, shift_to_min: bool = True,
+                 enclosure_weight: float = 0.0, enclosure_px: int = 2) -> None:
+        if enclosure_weight and enclosure_px < 1:
+            raise ConfigError(f"ms_nested: enclosure_px must be >= 1 px, got {enclosure_px}")
         self.tv_weight, self.inclusion_weight = tv_weight, inclusion_weight
+        self.enclosure_weight, self.enclosure_px = enclosure_weight, enclosure_px
         self.use_bias, self.bias_tv_weight = use_bias, bias_tv_weight
         self.eps, self.shift_to_min = eps, shift_to_min
 
@@ -269,6 +293,8 @@ class MumfordShahNested:
         phi = nested_to_classes(psi)
         image = batch["image"].float()
         loss = self.tv_weight * tv_loss(phi) + self.inclusion_weight * inclusion_penalty(psi)
+        if self.enclosure_weight:
+            loss = loss + self.enclosure_weight * enclosure_penalty(psi, self.enclosure_px)
         valid = batch.get("valid")  # padding is not image
         if not self.use_bias:
             return loss + ms_data_term(image, phi, eps=self.eps, valid=valid)
