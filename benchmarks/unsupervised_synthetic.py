@@ -58,8 +58,15 @@ MS = {"loss": "ms_nested", "stream": "unlabelled", "weight": 0.1, "ramp_up": 500
       "params": {"tv_weight": 0.1, "inclusion_weight": 1.0, "use_bias": True, "bias_tv_weight": 1.0}}
 AI = {"loss": "augmentation_invariance", "stream": "unlabelled", "weight": 1.0, "ramp_up": 500,
       "params": {"rot90": True, "flip": True, "max_degrees": 15.0, "distance": "mse"}}
+# MS* with the two aids that fixed nested MS* on synthetic shapes (benchmarks/RESULTS.md): a warm start towards
+# each image's denoised multi-Otsu levels (order BG < Myo < RV < LV, bSSFP contrast) for the first 200 iterations,
+# alone, then MS* with the enclosure prior (LV surrounded by >= 2 px of LV+Myo); settings fixed before any run
+WARM = {"loss": "level_init", "stream": "unlabelled", "weight": 1.0, "stop": 200,
+        "params": {"order": [0, 2, 1, 3], "median": 3}}
+MS_ENCL = {**MS, "start": 200, "params": {**MS["params"], "enclosure_weight": 1.0, "enclosure_px": 2}}
 ABLATION = {"MS* only": [MS], "MS* + synthetic": [SYN, MS], "MS* + AI": [MS, AI],
-            "synthetic + AI (no MS*)": [SYN, AI], "full": [SYN, MS, AI]}
+            "synthetic + AI (no MS*)": [SYN, AI], "full": [SYN, MS, AI],
+            "MS* (warm start + enclosure)": [WARM, MS_ENCL]}
 
 
 def flow(obj: object) -> str:
