@@ -65,7 +65,8 @@ def seed_summary(rows: list[dict], by: str = "method") -> list[dict]:
     Why: at 3-7 labelled patients the seed-to-seed spread of one method is as large as most method effects, so
     a comparison needs the spread next to the means."""
     df = pd.DataFrame(rows)
-    df["HD95_mean"] = df[[f"HD95_{k}" for k in STRUCTS]].mean(axis=1)
+    if "HD95_mean" not in df:
+        df["HD95_mean"] = df[[f"HD95_{k}" for k in STRUCTS]].mean(axis=1)
     out = []
     for key, g in df.groupby(by, sort=False):
         row = {by: key, "seeds": len(g)}

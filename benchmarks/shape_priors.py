@@ -73,11 +73,12 @@ def anatomy_rows(run_dir: Path, cfg: Config) -> tuple[dict, dict, dict]:
 
 
 def metric_columns(summary: dict) -> dict:
-    """Dice / HD95 / ASSD per structure and mean Dice from an evaluation summary."""
+    """Dice / HD95 / ASSD per structure, mean Dice and mean HD95 (mm, over LV/Myo/RV) from an evaluation summary."""
     out = {}
     for metric, key, nd in (("Dice", "dice_mean", 3), ("HD95", "hd95_mm_mean", 2), ("ASSD", "assd_mm_mean", 2)):
         out.update({f"{metric}_{s}": round(summary[s][key], nd) for s in STRUCTS})
     out["Dice_mean"] = round(summary["mean"]["dice_mean"], 3)
+    out["HD95_mean"] = round(summary["mean"]["hd95_mm_mean"], 2)
     return out
 
 
