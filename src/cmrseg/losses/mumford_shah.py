@@ -168,7 +168,8 @@ def inclusion_penalty(psi: torch.Tensor) -> torch.Tensor:
 def enclosure_penalty(psi: torch.Tensor, radius: int) -> torch.Tensor:
     """``mean relu(dilate(psi1) - psi2)^2``, ``dilate`` = max over a (2 radius + 1)^2 square window: 0 iff
     every pixel within ``radius`` px (chessboard distance) of the LV (psi1) lies in LV+Myo (psi2), i.e. the LV
-    is enclosed by a myocardium at least ``radius`` px thick (``radius * sqrt 2`` on the diagonals). For hard masks it is the share of pixels in the dilated LV outside LV+Myo.
+    is enclosed by a myocardium at least ``radius`` px thick (``radius * sqrt 2`` on the diagonals). For hard
+    masks it is the share of pixels in the dilated LV outside LV+Myo.
 
     Why: the inclusion term only asks psi1 inside psi2, so ``psi2 = psi1`` (no myocardium) satisfies it; on
     synthetic shapes nested MS* then drifted to a partition with an LV blob and no ring (benchmarks/RESULTS.md).
@@ -263,8 +264,8 @@ class MumfordShahNested:
 
     ``data(I, phi, b) + tv_weight * sum_n TV(phi_n) + bias_tv_weight * TV(b / mean b)
     + inclusion_weight * mean (psi1 psi2 - psi1)^2 [+ enclosure_weight * enclosure_penalty]``. ``phi`` is used
-    unnormalised: its sum exceeds 1 exactly
-    where RV overlaps LV+Myo or LV leaves LV+Myo, and those pixels pay the data term twice.
+    unnormalised: its sum exceeds 1 exactly where RV overlaps LV+Myo or LV leaves LV+Myo, and those pixels pay
+    the data term twice.
 
     Args:
         tv_weight: weight of the TV of the four ``phi`` maps.
