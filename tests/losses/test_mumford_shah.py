@@ -12,7 +12,8 @@ from scipy import ndimage
 from cmrseg.errors import ConfigError
 from cmrseg.labels import BACKGROUND, LV, MYO, RV
 from cmrseg.losses.mumford_shah import (enclosure_penalty, inclusion_penalty, ms_bias, ms_data_term,
-                                        ms_piecewise_constant, nested_to_classes, relative_tv_loss, total_variation, tv_loss)
+                                        ms_piecewise_constant, nested_to_classes, relative_tv_loss,
+                                        total_variation, tv_loss)
 from cmrseg.losses.registry import available_losses, create_loss
 
 
