@@ -83,11 +83,9 @@ VARIANTS["nested MS*+bias full"] = ({"output": "nested", "bias_head": True, "bia
                                     VARIANTS["nested MS*+bias"][1])
 # nested MS* with the enclosure prior (LV surrounded by >= 2 px of LV+Myo; weight 1 like inclusion, not tuned)
 ENCLOSURE = {"enclosure_weight": 1.0, "enclosure_px": 2}
-VARIANTS["nested MS*+encl"] = (VARIANTS["nested MS*"][0],
-                               {"loss": "ms_nested", "params": {**VARIANTS["nested MS*"][1]["params"], **ENCLOSURE}})
-VARIANTS["nested MS*+bias+encl"] = (VARIANTS["nested MS*+bias"][0],
-                                    {"loss": "ms_nested",
-                                     "params": {**VARIANTS["nested MS*+bias"][1]["params"], **ENCLOSURE}})
+for _base in ("nested MS*", "nested MS*+bias"):
+    _model, _term = VARIANTS[_base]
+    VARIANTS[_base + "+encl"] = (_model, {**_term, "params": {**_term["params"], **ENCLOSURE}})
 CV = "Chan-Vese 4-phase"
 MIN_CLUSTER_FRACTION = 1e-3
 CODES = (3, 2, 1)  # LV, Myo, RV

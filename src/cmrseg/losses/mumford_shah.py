@@ -39,8 +39,7 @@ from cmrseg.models.heads import nested_to_classes
 
 __all__ = ["total_variation", "tv_loss", "relative_tv_loss", "ms_data_term", "ms_piecewise_constant",
            "ms_bias", "nested_to_classes", "foreground_roi", "inclusion_penalty", "enclosure_penalty",
-           "class_floor_penalty",
-           "MumfordShah", "MumfordShahNested", "ClassFloor"]
+           "class_floor_penalty", "MumfordShah", "MumfordShahNested", "ClassFloor"]
 
 
 def _mean_abs_diff(d: torch.Tensor) -> torch.Tensor:
@@ -142,6 +141,11 @@ def ms_bias(image: torch.Tensor, probs: torch.Tensor, bias: torch.Tensor, tv_wei
             + bias_tv_weight * relative_tv_loss(bias, eps))
 
 
+def _dilate(x: torch.Tensor, radius: int) -> torch.Tensor:
+    """Grey-level dilation of (N, C, H, W) maps by a (2 radius + 1)^2 square window (max filter)."""
+    return torch.nn.functional.max_pool2d(x, 2 * radius + 1, stride=1, padding=radius)
+
+
 def foreground_roi(probs: torch.Tensor, margin: int) -> torch.Tensor:
     """(N, 1, H, W) mask of the pixels within ``margin`` px (square window) of the predicted foreground
     (argmax != class 0), detached; all ones for an image with no predicted foreground.
@@ -154,7 +158,7 @@ def foreground_roi(probs: torch.Tensor, margin: int) -> torch.Tensor:
     (benchmarks/RESULTS.md).
     """
     fg = (probs.detach().argmax(1, keepdim=True) != 0).float()
-    roi = torch.nn.functional.max_pool2d(fg, 2 * margin + 1, stride=1, padding=margin)
+    roi = _dilate(fg, margin)
     empty = fg.flatten(1).amax(1) == 0
     roi[empty] = 1.0
     return roi
@@ -177,7 +181,7 @@ def enclosure_penalty(psi: torch.Tensor, radius: int) -> torch.Tensor:
     """
     if radius < 1:
         raise ConfigError(f"enclosure radius must be >= 1 px, got {radius}")
-    grown = torch.nn.functional.max_pool2d(psi[:, :1], 2 * radius + 1, stride=1, padding=radius)[:, 0]
+    grown = _dilate(psi[:, :1], radius)[:, 0]
     return torch.relu(grown - psi[:, 1]).square().mean()
 
 
