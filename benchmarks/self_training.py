@@ -241,7 +241,7 @@ def main() -> None:
         pre = Path(cfg.method.params["pretrained"]).parents[1]
         if not rows:  # round 0 = the pretrained supervised run, shared by all self-training runs
             pre_cfg = load_config(pre / "config.yaml", [])
-            rows.append({"method": "supervised (round 0)", "round": 0, **evaluate_dir(pre, pre_cfg)})
+            rows.append({"method": f"pretrained {pre.name} (round 0)", "round": 0, **evaluate_dir(pre, pre_cfg)})
             if base is None:
                 print(f"\nprotocol: {rows[0]['protocol']}")
             if base is not None:

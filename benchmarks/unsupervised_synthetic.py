@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
+import yaml
 from common import STRUCTS, lge_columns, train_and_evaluate
 
 from cmrseg.config import load_config
@@ -70,12 +71,8 @@ ABLATION = {"MS* only": [MS], "MS* + synthetic": [SYN, MS], "MS* + AI": [MS, AI]
 
 
 def flow(obj: object) -> str:
-    """A Python literal as a YAML flow value for a ``--set`` override."""
-    if isinstance(obj, dict):
-        return "{" + ", ".join(f"{k}: {flow(v)}" for k, v in obj.items()) + "}"
-    if isinstance(obj, list):
-        return "[" + ", ".join(flow(v) for v in obj) + "]"
-    return str(obj).lower() if isinstance(obj, bool) else str(obj)
+    """A Python value as one-line YAML (flow style) for a ``--set`` override (None -> null, True -> true)."""
+    return yaml.safe_dump(obj, default_flow_style=True, width=float("inf")).strip()
 
 
 def terms_override(config: str, weights: dict[str, float], extra: list[dict] | None = None) -> str:
