@@ -334,3 +334,66 @@ def test_roi_margin_keeps_far_background_structures_out_of_the_data_term() -> No
                           2).all()  # nothing predicted: the whole image
     with pytest.raises(ConfigError, match="roi_margin"):
         MumfordShah(roi_margin=-1)
+
+
+class _FixedTeacher(torch.nn.Module):
+    """A 'segmenter' that always predicts the same logits (the teacher's known answer)."""
+
+    def __init__(self, logits: torch.Tensor) -> None:
+        super().__init__()
+        self.logits = logits
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        return {"logits": self.logits.expand(x.shape[0], -1, -1, -1)}
+
+
+def test_roi_teacher_fixes_the_roi_where_the_own_prediction_drifted() -> None:
+    """The network wrongly calls a far bright 'fat' blob LV; with an own-prediction ROI the blob is in the data
+    term, with a teacher that sees only the heart it is not: the loss equals the plain data term restricted to
+    the teacher's foreground dilated by the margin."""
+    from cmrseg.losses.mumford_shah import MumfordShah, foreground_roi, ms_piecewise_constant
+
+    yy, xx = torch.meshgrid(torch.arange(48.0), torch.arange(48.0), indexing="ij")
+    heart = (yy - 14) ** 2 + (xx - 14) ** 2 <= 6 ** 2
+    fat = (yy - 38) ** 2 + (xx - 38) ** 2 <= 5 ** 2
+    image = (heart.float() + 0.5 * fat.float())[None, None]
+    student = torch.zeros(1, 4, 48, 48)
+    student[:, 0] = 10.0 * ~(heart | fat)
+    student[:, LV] = 10.0 * (heart | fat)  # the drift: fat called LV
+    teacher = torch.zeros(1, 4, 48, 48)
+    teacher[:, 0] = 10.0 * ~heart
+    teacher[:, LV] = 10.0 * heart
+    own = MumfordShah(tv_weight=0.0, roi_margin=4)
+    fixed = MumfordShah(tv_weight=0.0, roi_margin=4)
+    fixed.teacher = _FixedTeacher(teacher)
+    probs = torch.softmax(student, 1)
+    roi = foreground_roi(torch.softmax(teacher, 1), 4)
+    assert not fat[roi[0, 0].bool()].any()
+    expected = ms_piecewise_constant(image, probs, 0.0, valid=roi)
+    got = fixed({"logits": student}, {"image": image})
+    assert torch.allclose(got, expected)
+    assert float(own({"logits": student}, {"image": image})) > float(got) + 1e-3  # the blob's 0.5 vs 1 costs
+    with pytest.raises(ConfigError, match="roi_margin"):
+        MumfordShah(roi_teacher="runs/x/checkpoints/best.pt")
+
+
+def test_roi_teacher_loads_a_frozen_segmenter_from_a_checkpoint(tmp_path) -> None:
+    from cmrseg.config.schema import ModelConfig
+    from cmrseg.engine.checkpoint import save_checkpoint
+    from cmrseg.errors import InputError
+    from cmrseg.losses.mumford_shah import MumfordShah
+    from cmrseg.models.registry import create_model
+
+    cfg = ModelConfig.model_validate({"name": "unet", "params": {"features": [4, 8], "num_classes": 4}})
+    torch.manual_seed(0)
+    net = create_model(cfg).eval()
+    save_checkpoint(tmp_path / "best.pt", net, {"model": cfg.model_dump()})
+    loss = MumfordShah(roi_margin=2, roi_teacher=str(tmp_path / "best.pt"))
+    x = torch.randn(2, 1, 16, 16)
+    assert not any(p.requires_grad for p in loss.teacher.parameters())
+    assert torch.allclose(loss.teacher(x)["logits"], net(x)["logits"])
+    wrong = MumfordShah(roi_margin=2, roi_teacher=str(tmp_path / "best.pt"))
+    with pytest.raises(ConfigError, match="same classes"):
+        wrong({"logits": torch.zeros(2, 3, 16, 16)}, {"image": x})
+    with pytest.raises(InputError, match="does not exist"):
+        MumfordShah(roi_margin=2, roi_teacher=str(tmp_path / "missing.pt"))

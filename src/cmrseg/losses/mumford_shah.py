@@ -38,7 +38,7 @@ from cmrseg.losses.registry import register_loss
 from cmrseg.models.heads import nested_to_classes
 
 __all__ = ["total_variation", "tv_loss", "relative_tv_loss", "ms_data_term", "ms_piecewise_constant",
-           "ms_bias", "nested_to_classes", "foreground_roi", "inclusion_penalty", "enclosure_penalty",
+           "ms_bias", "nested_to_classes", "foreground_roi", "load_roi_teacher", "inclusion_penalty", "enclosure_penalty",
            "class_floor_penalty", "MumfordShah", "MumfordShahNested", "ClassFloor"]
 
 
@@ -164,6 +164,19 @@ def foreground_roi(probs: torch.Tensor, margin: int) -> torch.Tensor:
     return roi
 
 
+def load_roi_teacher(path: str) -> torch.nn.Module:
+    """A frozen segmenter (eval mode, no gradients) from a cmrseg checkpoint, for ``roi_teacher``.
+
+    Raises:
+        InputError: the checkpoint is missing, unreadable or not a cmrseg checkpoint.
+    """
+    from cmrseg.engine.checkpoint import load_checkpoint, model_from_checkpoint
+
+    model = model_from_checkpoint(load_checkpoint(path))
+    model.requires_grad_(False)
+    return model.eval()
+
+
 def inclusion_penalty(psi: torch.Tensor) -> torch.Tensor:
     """``mean (psi1 psi2 - psi1)^2`` over batch and pixels: 0 iff LV (psi1) lies inside LV+Myo (psi2)."""
     return (psi[:, 0] * psi[:, 1] - psi[:, 0]).square().mean()
@@ -239,21 +252,48 @@ class MumfordShah:
             multiplicative model acts on (approximately) raw rather than z-scored intensities.
         roi_margin: 0 = data term over the whole image; N > 0 = only within N px of the predicted foreground
             (see :func:`foreground_roi`).
+        roi_teacher: with ``roi_margin``: a segmenter checkpoint (e.g. the supervised run on the same labelled
+            patients and preprocessing) whose frozen prediction, not the network's own, defines the ROI. Why: an
+            ROI that follows the trained network grows with its own mistakes; a fixed teacher's ROI cannot.
     """
 
     def __init__(self, tv_weight: float = 0.1, use_bias: bool = False, bias_tv_weight: float = 1.0,
-                 eps: float = 1e-6, shift_to_min: bool = True, roi_margin: int = 0) -> None:
+                 eps: float = 1e-6, shift_to_min: bool = True, roi_margin: int = 0,
+                 roi_teacher: str | None = None) -> None:
         if roi_margin < 0:
             raise ConfigError(f"mumford_shah.roi_margin must be >= 0 px (0 = whole image), got {roi_margin}")
+        if roi_teacher is not None and not roi_margin:
+            raise ConfigError("mumford_shah.roi_teacher defines an ROI: set roi_margin > 0 (px) with it")
         self.tv_weight, self.use_bias, self.bias_tv_weight = tv_weight, use_bias, bias_tv_weight
         self.eps, self.shift_to_min, self.roi_margin = eps, shift_to_min, int(roi_margin)
+        self.teacher = None if roi_teacher is None else load_roi_teacher(roi_teacher)
+
+    def to(self, device: torch.device) -> "MumfordShah":
+        if self.teacher is not None:
+            self.teacher.to(device)
+        return self
+
+    def _roi_source(self, probs: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
+        """Class maps that define the ROI: the frozen teacher's softmax, else the network's own."""
+        if self.teacher is None:
+            return probs
+        with torch.no_grad():
+            out = self.teacher(image)
+        if not isinstance(out, dict) or "logits" not in out:
+            raise ConfigError("mumford_shah.roi_teacher must be a segmenter checkpoint (its model outputs "
+                              "'logits'), e.g. the supervised run on the same labelled patients")
+        logits = out["logits"].float()
+        if logits.shape != probs.shape:
+            raise ConfigError(f"mumford_shah.roi_teacher predicts {tuple(logits.shape)} but the network "
+                              f"{tuple(probs.shape)}: use a teacher with the same classes and input channels")
+        return torch.softmax(logits, 1)
 
     def __call__(self, outputs: dict[str, torch.Tensor], batch: dict[str, torch.Tensor]) -> torch.Tensor:
         probs = torch.softmax(outputs["logits"].float(), 1)
         image = batch["image"].float()
         valid = batch.get("valid")  # padding is not image: it enters neither centroids nor residuals
         if self.roi_margin:
-            roi = foreground_roi(probs, self.roi_margin)
+            roi = foreground_roi(self._roi_source(probs, image), self.roi_margin)
             valid = roi if valid is None else valid * roi
         if not self.use_bias:
             return ms_piecewise_constant(image, probs, self.tv_weight, self.eps, valid)
