@@ -38,8 +38,8 @@ from cmrseg.losses.registry import register_loss
 from cmrseg.models.heads import nested_to_classes
 
 __all__ = ["total_variation", "tv_loss", "relative_tv_loss", "ms_data_term", "ms_piecewise_constant",
-           "ms_bias", "nested_to_classes", "foreground_roi", "load_roi_teacher", "inclusion_penalty", "enclosure_penalty",
-           "class_floor_penalty", "MumfordShah", "MumfordShahNested", "ClassFloor"]
+           "ms_bias", "nested_to_classes", "foreground_roi", "load_roi_teacher", "inclusion_penalty",
+           "enclosure_penalty", "class_floor_penalty", "MumfordShah", "MumfordShahNested", "ClassFloor"]
 
 
 def _mean_abs_diff(d: torch.Tensor) -> torch.Tensor:
