@@ -351,7 +351,7 @@ def test_roi_teacher_fixes_the_roi_where_the_own_prediction_drifted() -> None:
     """The network wrongly calls a far bright 'fat' blob LV; with an own-prediction ROI the blob is in the data
     term, with a teacher that sees only the heart it is not: the loss equals the plain data term restricted to
     the teacher's foreground dilated by the margin."""
-    from cmrseg.losses.mumford_shah import MumfordShah, foreground_roi, ms_piecewise_constant
+    from cmrseg.losses.mumford_shah import MumfordShah, foreground_roi
 
     yy, xx = torch.meshgrid(torch.arange(48.0), torch.arange(48.0), indexing="ij")
     heart = (yy - 14) ** 2 + (xx - 14) ** 2 <= 6 ** 2

@@ -38,8 +38,8 @@ from cmrseg.losses.registry import register_loss
 from cmrseg.models.heads import nested_to_classes
 
 __all__ = ["total_variation", "tv_loss", "relative_tv_loss", "ms_data_term", "ms_piecewise_constant",
-           "ms_bias", "nested_to_classes", "foreground_roi", "load_roi_teacher", "inclusion_penalty",
-           "enclosure_penalty", "class_floor_penalty", "MumfordShah", "MumfordShahNested", "ClassFloor"]
+           "ms_bias", "nested_to_classes", "foreground_roi", "inclusion_penalty", "enclosure_penalty",
+           "class_floor_penalty", "MumfordShah", "MumfordShahNested", "ClassFloor"]
 
 
 def _mean_abs_diff(d: torch.Tensor) -> torch.Tensor:
@@ -164,19 +164,6 @@ def foreground_roi(probs: torch.Tensor, margin: int) -> torch.Tensor:
     return roi
 
 
-def load_roi_teacher(path: str) -> torch.nn.Module:
-    """A frozen segmenter (eval mode, no gradients) from a cmrseg checkpoint, for ``roi_teacher``.
-
-    Raises:
-        InputError: the checkpoint is missing, unreadable or not a cmrseg checkpoint.
-    """
-    from cmrseg.engine.checkpoint import load_checkpoint, model_from_checkpoint
-
-    model = model_from_checkpoint(load_checkpoint(path))
-    model.requires_grad_(False)
-    return model.eval()
-
-
 def inclusion_penalty(psi: torch.Tensor) -> torch.Tensor:
     """``mean (psi1 psi2 - psi1)^2`` over batch and pixels: 0 iff LV (psi1) lies inside LV+Myo (psi2)."""
     return (psi[:, 0] * psi[:, 1] - psi[:, 0]).square().mean()
@@ -266,7 +253,11 @@ class MumfordShah:
             raise ConfigError("mumford_shah.roi_teacher defines an ROI: set roi_margin > 0 (px) with it")
         self.tv_weight, self.use_bias, self.bias_tv_weight = tv_weight, use_bias, bias_tv_weight
         self.eps, self.shift_to_min, self.roi_margin = eps, shift_to_min, int(roi_margin)
-        self.teacher = None if roi_teacher is None else load_roi_teacher(roi_teacher)
+        self.teacher = None
+        if roi_teacher is not None:  # frozen: model_from_checkpoint returns it in eval mode
+            from cmrseg.engine.checkpoint import load_checkpoint, model_from_checkpoint
+
+            self.teacher = model_from_checkpoint(load_checkpoint(roi_teacher)).requires_grad_(False)
 
     def to(self, device: torch.device) -> "MumfordShah":
         if self.teacher is not None:
