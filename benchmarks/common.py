@@ -36,7 +36,8 @@ def lge_columns(run_dir: Path, lge_root: str) -> dict:
 
 
 def result_row(run_dir: Path, summary: dict) -> dict:
-    """Dice / HD95 / ASSD per structure, missed count, EF and mass agreement, training time."""
+    """Dice / HD95 / ASSD per structure, mean HD95 (mm, over LV/Myo/RV), missed count, EF and mass agreement,
+    training time."""
     hist = pd.read_csv(run_dir / "history.csv")
     agree = json.loads((run_dir / "eval" / "agreement.json").read_text(encoding="utf-8"))
     s = summary
@@ -47,6 +48,7 @@ def result_row(run_dir: Path, summary: dict) -> dict:
         **{f"Dice_{k}": round(s[k]["dice_mean"], 3) for k in STRUCTS},
         "Dice_mean": round(s["mean"]["dice_mean"], 3),
         **{f"HD95_{k}": round(s[k]["hd95_mm_mean"], 2) for k in STRUCTS},
+        "HD95_mean": round(s["mean"]["hd95_mm_mean"], 2),
         **{f"ASSD_{k}": round(s[k]["assd_mm_mean"], 2) for k in STRUCTS},
         "missed": sum(int(s[k]["n_missed"]) for k in STRUCTS),
         "LVEF_bias": round(agree["LV_EF_pct"]["bias"], 2), "LVEF_MAE": round(agree["LV_EF_pct"]["mae"], 2),
