@@ -91,7 +91,8 @@ def evaluate_run(run_dir: Path, cfg: Config, checkpoint: str = "best.pt", max_fi
 
 def evaluate_checkpoint(checkpoint: str | Path, data: str | Path, out_dir: str | Path, split: str | None = None,
                         layout: str | None = None, threads: int = 1, postprocess: bool = True, crf: bool = False,
-                        progress: bool = True, max_figures: int = 6, device: str = "cpu") -> "EvaluationResult":
+                        progress: bool = True, max_figures: int = 6, device: str = "cpu",
+                        rv_within_mm: float | None = None) -> "EvaluationResult":
     """Evaluate a trained checkpoint on every labelled case of another dataset (e.g. an unseen domain).
 
     ``data`` is any supported layout (ACDC, MS-CMRSeg ``mscmr_lge`` with ``split="val"``, nnU-Net raw, ...);
@@ -112,11 +113,14 @@ def evaluate_checkpoint(checkpoint: str | Path, data: str | Path, out_dir: str |
         raise InputError("dataset has no labelled case to evaluate against", data,
                          "point the data folder at cases with ground-truth label maps")
     predictor = Predictor.from_checkpoint(checkpoint, threads=threads, postprocess=postprocess,
-                                          crf=CRFConfig() if crf else None, device=device)
+                                          crf=CRFConfig() if crf else None, device=device,
+                                          rv_within_mm=rv_within_mm)
+    rv_rule = "" if rv_within_mm is None or not postprocess else f" (RV > {rv_within_mm:g} mm from LV+Myo dropped)"
     protocol = (f"checkpoint {checkpoint} evaluated on every labelled case of {data}"
                 f"{'' if split is None else f' split {split}'} ({len(refs)} volumes; no "
                 f"training on them); metrics: 3D Dice, HD95 and ASSD in mm on the original voxel grid"
                 f"{' after post-processing' if postprocess else ', no post-processing'}"
+                f"{rv_rule}"
                 f"{', dense-CRF refined' if crf else ''}; {EMPTY_POLICY}")
     result, _ = score_references(refs, predictor, Path(out_dir), protocol, progress, max_figures)
     return result

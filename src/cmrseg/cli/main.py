@@ -60,6 +60,8 @@ def predict(
     crf: bool = typer.Option(False, help="refine probabilities with a dense CRF (Bai et al. 2017 parameters, "
                              "sigmas in mm; see cmrseg.postprocess.crf) before post-processing"),
     device: str = typer.Option("cpu", help="where the network runs: cpu, cuda, cuda:N, mps or auto"),
+    rv_within_mm: Optional[float] = typer.Option(None, help="post-processing: drop RV components with no voxel "
+                                                 "within this in-plane distance (mm) of the LV + myocardium"),
 ) -> None:
     """Segment volumes; outputs are NIfTI label maps on the input's own grid and header."""
     from cmrseg.inference.batch import predict_paths
@@ -67,7 +69,8 @@ def predict(
 
     try:
         written, failed = predict_paths(input, output, checkpoint, postprocess=not no_postprocess,
-                                        save_bias=save_bias, crf=CRFConfig() if crf else None, device=device)
+                                        save_bias=save_bias, crf=CRFConfig() if crf else None, device=device,
+                                        rv_within_mm=rv_within_mm)
     except CmrsegError as exc:
         _fail(exc)
     console.print(f"wrote {len(written)} label map(s) to {output}")
@@ -130,6 +133,8 @@ def evaluate(
     crf: bool = typer.Option(False, help="with --checkpoint: dense-CRF refinement before post-processing"),
     threads: int = typer.Option(1, help="with --checkpoint: torch threads"),
     device: str = typer.Option("cpu", help="with --checkpoint: where the network runs (cpu, cuda, auto, ...)"),
+    rv_within_mm: Optional[float] = typer.Option(None, help="with --checkpoint, post-processing: drop RV components "
+                                                 "with no voxel within this in-plane distance (mm) of LV + Myo"),
 ) -> None:
     """Dice, HD95 and ASSD (mm) per volume and structure, and clinical indices with their agreement.
 
@@ -148,7 +153,7 @@ def evaluate(
             from cmrseg.pipeline import evaluate_checkpoint
 
             result = evaluate_checkpoint(checkpoint, data, out, split=split, threads=threads, crf=crf,
-                                         device=device)
+                                         device=device, rv_within_mm=rv_within_mm)
         else:
             result = evaluate_folders(pred, gt, match_clusters=match_clusters)
     except CmrsegError as exc:
