@@ -30,11 +30,12 @@ PANELS = (  # (title, summary file inside the run, metric key)
 
 def collect(runs: Path, labelled: int, iterations: int, method: str, rel: str, key: str) -> list[float]:
     """The metric of every seed of one method at one label budget (empty when no run has been evaluated)."""
-    pattern = re.compile(rf"shape_{method}_l{labelled}_i{iterations}(_seed\d+)?$")
+    stem = f"shape_{method}_l{labelled}_i{iterations}"
+    pattern = re.compile(rf"{stem}(_seed\d+)?")
     values = []
-    for run in sorted(runs.iterdir()):
+    for run in sorted(runs.glob(f"{stem}*")):
         summary = run / rel
-        if pattern.match(run.name) and summary.exists():
+        if pattern.fullmatch(run.name) and summary.exists():
             values.append(json.loads(summary.read_text(encoding="utf-8"))["structures"]["mean"][key])
     return values
 

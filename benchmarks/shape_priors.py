@@ -11,8 +11,8 @@ The SRNN / SRSCN / ACNN rows need the pre-trained shape autoencoder (--autoencod
 it is trained first with configs/acdc/shape_ae.yaml (label maps of all training patients, ~14 min).
 
     python benchmarks/shape_priors.py --data ../shared/data/acdc --labelled 7 --iterations 4000 \
-        [--budget-minutes 55] [--methods unet scn srnn srscn acnn adversarial srscn_unl explog srscn_explog] [--seeds 0 1 2] [--reuse]
-        [--set train.threads=1]
+        [--budget-minutes 55] [--methods unet scn srnn srscn acnn adversarial srscn_unl explog srscn_explog]
+        [--seeds 0 1 2] [--reuse] [--set train.threads=1]
 
 Without --budget-minutes the runs are iteration-budgeted (optim.budget_minutes and train.max_minutes unset),
 so every method gets exactly --iterations steps whatever its cost per step.
