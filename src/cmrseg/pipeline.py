@@ -92,12 +92,13 @@ def evaluate_run(run_dir: Path, cfg: Config, checkpoint: str = "best.pt", max_fi
 def evaluate_checkpoint(checkpoint: str | Path, data: str | Path, out_dir: str | Path, split: str | None = None,
                         layout: str | None = None, threads: int = 1, postprocess: bool = True, crf: bool = False,
                         progress: bool = True, max_figures: int = 6, device: str = "cpu",
-                        rv_within_mm: float | None = None) -> "EvaluationResult":
+                        rv_within_mm: float | None = None, patients: list[str] | None = None) -> "EvaluationResult":
     """Evaluate a trained checkpoint on every labelled case of another dataset (e.g. an unseen domain).
 
     ``data`` is any supported layout (ACDC, MS-CMRSeg ``mscmr_lge`` with ``split="val"``, nnU-Net raw, ...);
     its own label codes are mapped by its reader, so no conversion is needed. ``split`` keeps only the cases
-    the layout puts in that split (``train`` / ``val`` / ``test``). Outputs as :func:`score_references`.
+    the layout puts in that split (``train`` / ``val`` / ``test``); ``patients`` then keeps only those patient
+    ids (e.g. held-out training patients used to select a hyper-parameter). Outputs as :func:`score_references`.
     """
     from cmrseg.io import load_dataset
     from cmrseg.postprocess.crf import CRFConfig
@@ -109,6 +110,12 @@ def evaluate_checkpoint(checkpoint: str | Path, data: str | Path, out_dir: str |
         if not refs:
             raise InputError(f"no labelled case in split '{split}' (labelled cases are in: {splits})", data,
                              "pick one of those splits, or leave the split out to use every labelled case")
+    if patients is not None:
+        missing = sorted(set(patients) - {r.patient for r in refs})
+        if missing:
+            raise InputError(f"patients {missing} have no labelled case{'' if split is None else f' in split {split!r}'}",
+                             data, "name patients that have a ground-truth label map in the chosen split")
+        refs = [r for r in refs if r.patient in set(patients)]
     if not refs:
         raise InputError("dataset has no labelled case to evaluate against", data,
                          "point the data folder at cases with ground-truth label maps")
@@ -117,7 +124,8 @@ def evaluate_checkpoint(checkpoint: str | Path, data: str | Path, out_dir: str |
                                           rv_within_mm=rv_within_mm)
     rv_rule = "" if rv_within_mm is None or not postprocess else f" (RV > {rv_within_mm:g} mm from LV+Myo dropped)"
     protocol = (f"checkpoint {checkpoint} evaluated on every labelled case of {data}"
-                f"{'' if split is None else f' split {split}'} ({len(refs)} volumes; no "
+                f"{'' if split is None else f' split {split}'}"
+                f"{'' if patients is None else f' patients {sorted(patients)}'} ({len(refs)} volumes; no "
                 f"training on them); metrics: 3D Dice, HD95 and ASSD in mm on the original voxel grid"
                 f"{' after post-processing' if postprocess else ', no post-processing'}"
                 f"{rv_rule}"

@@ -150,6 +150,22 @@ def test_evaluate_checkpoint_names_an_empty_split(checkpoint, phantom_root, tmp_
     assert "no labelled case in split 'test'" in res.output and "['train', 'val']" in res.output
 
 
+def test_evaluate_checkpoint_keeps_only_the_named_patients(checkpoint, phantom_root, tmp_path) -> None:
+    """--patient selects held-out training patients (e.g. to choose a loss weight without touching val)."""
+    res = CliRunner().invoke(app, ["evaluate", "-c", str(checkpoint), "--data", str(phantom_root), "--split", "train",
+                                   "--patient", "patient001", "--patient", "patient003", "--out", str(tmp_path / "o")])
+    assert res.exit_code == 0, res.output
+    scored = pd.read_csv(tmp_path / "o" / "eval" / "per_case.csv")
+    assert set(scored["patient"]) == {"patient001", "patient003"} and len(scored) == 2 * 2 * 3  # ED+ES x 3 structures
+
+
+def test_evaluate_checkpoint_names_patients_missing_from_the_split(checkpoint, phantom_root, tmp_path) -> None:
+    res = CliRunner().invoke(app, ["evaluate", "-c", str(checkpoint), "--data", str(phantom_root), "--split", "train",
+                                   "--patient", "patient004", "--out", str(tmp_path / "o")])
+    assert res.exit_code == 2
+    assert "patients ['patient004'] have no labelled case in split 'train'" in res.output
+
+
 def test_rv_rule_gets_the_input_grids_spacing(monkeypatch) -> None:
     """The RV rule measures millimetres on the label map's own grid: the input spacing, not the network's."""
     import torch

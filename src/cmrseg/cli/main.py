@@ -126,6 +126,8 @@ def evaluate(
     data: Optional[Path] = typer.Option(None, help="with --checkpoint: any supported dataset layout with labels "
                                         "(e.g. ../shared/data/mscmr_lge); its reader maps the label codes"),
     split: Optional[str] = typer.Option(None, help="with --checkpoint: only cases of this split (train/val/test)"),
+    patients: Optional[list[str]] = typer.Option(None, "--patient", help="with --checkpoint: only this patient id "
+                                                 "(repeat the option for several)"),
     out: Optional[Path] = typer.Option(None, help="write per_case.csv, summary.json, clinical.csv, agreement.json "
                                        "(with --checkpoint also predictions/ and figures/; required then)"),
     match_clusters: bool = typer.Option(False, help="unsupervised clusterings: map cluster codes to classes "
@@ -153,7 +155,7 @@ def evaluate(
             from cmrseg.pipeline import evaluate_checkpoint
 
             result = evaluate_checkpoint(checkpoint, data, out, split=split, threads=threads, crf=crf,
-                                         device=device, rv_within_mm=rv_within_mm)
+                                         device=device, rv_within_mm=rv_within_mm, patients=patients or None)
         else:
             result = evaluate_folders(pred, gt, match_clusters=match_clusters)
     except CmrsegError as exc:

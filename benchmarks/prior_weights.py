@@ -1,0 +1,121 @@
+"""Benchmark: choose a shape prior's loss weight on held-out training patients, never on val (issue 5).
+
+The prior weights of the ablation (configs/acdc/srscn_7.yaml: shape term 8.2, position 0.1) were set once from
+the reference's ratio of loss magnitudes, not selected; the exp-log run showed they do not transfer between
+segmentation losses. This script trains one run per weight of one term (the other terms as in the config), scores
+each run's checkpoint on a *selection set* (labelled training patients outside the label budget: by default the
+last 10 training patients in id order, none of them used for training) and on ACDC val, and names the weight with
+the best selection-set mean Dice. Val is reported, not used to choose the weight.
+
+    python benchmarks/prior_weights.py --method srscn --term shape_recon --weights 0.82 2.6 8.2 26 \
+        --labelled 7 --iterations 2000 [--baseline unet] [--reuse] [--set train.threads=1 train.precision=bf16]
+
+Run names: the config's own weight reuses the ablation run of shape_priors.py (``shape_<method>_l<N>_i<it>``),
+other weights are ``shape_<method>_<term><w>_l<N>_i<it>``; ``--baseline`` (a method of shape_priors.py without
+the term, e.g. unet) adds its run as weight 0. Checkpoint rule: each run's best.pt (highest val mean Dice among
+the engine's periodic evaluations), the same rule as every row of the ablation, so val does pick the checkpoint
+within a run; the weight is picked by the selection set alone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import pandas as pd
+from common import STRUCTS, train_and_evaluate
+from shape_priors import ABLATION, NEEDS_AE, ensure_autoencoder
+
+from cmrseg.config import load_config
+from cmrseg.io import load_dataset
+from cmrseg.pipeline import EMPTY_POLICY, evaluate_checkpoint
+
+
+def term_override(config: str, term: str, weight: float) -> tuple[str, float]:
+    """``method.terms=[...]`` with ``term``'s weight replaced (lists are replaced whole by overrides), and the
+    config's own weight of that term."""
+    cfg = load_config(config)
+    terms = [t.model_dump(mode="json") for t in cfg.method.terms]
+    hits = [t for t in terms if t["loss"] == term]
+    if len(hits) != 1:
+        raise SystemExit(f"{config}: expected one '{term}' term, found {len(hits)} (terms: "
+                         f"{[t['loss'] for t in terms]})")
+    own = float(hits[0]["weight"])
+    hits[0]["weight"] = weight
+    return "method.terms=" + json.dumps(terms), own
+
+
+def selection_patients(data: str, labelled: int, n: int) -> list[str]:
+    """The last ``n`` labelled training patients in id order, refusing any inside the first ``labelled``."""
+    refs = load_dataset(Path(data))
+    train = sorted({r.patient for r in refs if r.split == "train" and r.label_path is not None})
+    chosen = train[-n:]
+    if len(train) - n < labelled:
+        raise SystemExit(f"selection set of {n} overlaps the first {labelled} labelled patients ({len(train)} in all)")
+    return chosen
+
+
+def dice_row(prefix: str, summary: dict) -> dict:
+    out = {f"{prefix}_{k}": round(summary[k]["dice_mean"], 3) for k in STRUCTS}
+    out[f"{prefix}_mean"] = round(summary["mean"]["dice_mean"], 3)
+    out[f"{prefix}_HD95"] = round(summary["mean"]["hd95_mm_mean"], 2)
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", default="../shared/data/acdc")
+    ap.add_argument("--method", default="srscn", choices=list(ABLATION))
+    ap.add_argument("--term", default="shape_recon", help="loss name of the term whose weight is swept")
+    ap.add_argument("--weights", nargs="+", type=float, required=True)
+    ap.add_argument("--baseline", default=None, choices=list(ABLATION), help="method without the term (weight 0)")
+    ap.add_argument("--labelled", type=int, default=7)
+    ap.add_argument("--iterations", type=int, default=2000)
+    ap.add_argument("--selection", type=int, default=10, help="number of held-out training patients to select on")
+    ap.add_argument("--autoencoder", default="runs/shape_ae_acdc/checkpoints/best.pt")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--reuse", action="store_true", help="evaluate existing runs instead of training")
+    ap.add_argument("--set", nargs="*", default=[], help="extra overrides for every run")
+    args = ap.parse_args()
+    sel = selection_patients(args.data, args.labelled, args.selection)
+    config = ABLATION[args.method][1]
+    base = [f"data.root={args.data}", f"data.labelled={args.labelled}", f"optim.iterations={args.iterations}",
+            "optim.budget_minutes=null", "train.max_minutes=null", f"train.seed={args.seed}", *args.set]
+    if args.method in NEEDS_AE:
+        ensure_autoencoder(Path(args.autoencoder), args.data, list(args.set))
+    jobs: list[tuple[float, str, list[str], str]] = []  # weight, run name, overrides, config
+    suffix = f"_l{args.labelled}_i{args.iterations}" + (f"_seed{args.seed}" if args.seed else "")
+    if args.baseline:
+        jobs.append((0.0, f"shape_{args.baseline}{suffix}", [], ABLATION[args.baseline][1]))
+    for w in args.weights:
+        override, own = term_override(config, args.term, w)
+        name = f"shape_{args.method}{suffix}" if w == own else f"shape_{args.method}_{args.term}{w:g}{suffix}"
+        extra = [f"method.params.autoencoder={args.autoencoder}"] if args.method in NEEDS_AE else []
+        jobs.append((w, name, [override, *extra], config))
+    rows = []
+    for w, name, extra, cfg_path in jobs:
+        _, run_dir, val = train_and_evaluate(cfg_path, [*base, f"train.name={name}", *extra], args.reuse)
+        chosen = evaluate_checkpoint(run_dir / "checkpoints" / "best.pt", args.data, run_dir / "selection",
+                                     split="train", patients=sel, progress=False).summary
+        hist = pd.read_csv(run_dir / "history.csv")
+        rows.append({"weight": w, "run": name, "iters": int(hist["iteration"].iloc[-1]),
+                     "best_iter": int(hist.loc[hist["val/dice_mean"].idxmax(), "iteration"]),
+                     **dice_row("sel", chosen), **dice_row("val", val)})
+    df = pd.DataFrame(rows)
+    with pd.option_context("display.width", 250, "display.max_columns", 40):
+        print("\n" + df.to_string(index=False))
+    best = df.loc[df["sel_mean"].idxmax()]
+    print(f"\nSelected on the selection set: {args.term} weight {best['weight']:g} ({best['run']}): selection mean "
+          f"Dice {best['sel_mean']:.3f}, val mean Dice {best['val_mean']:.3f}, val mean HD95 {best['val_HD95']:.2f} mm.")
+    print(f"\nProtocol: {args.method} ({config}) with the {args.term} weight swept, other terms as configured; first "
+          f"{args.labelled} ACDC training patients labelled, {args.iterations} iterations, seed {args.seed}. Selection "
+          f"set: training patients {sel[0]}..{sel[-1]} ({len(sel)} patients, ED+ES; never trained on; the shape "
+          "autoencoder did see their label maps, as it saw every training patient's). sel_*/val_*: 3D Dice per "
+          "structure and mean, mean HD95 in mm over LV/Myo/RV, on the original grid after post-processing; "
+          f"{EMPTY_POLICY}. Checkpoint: best.pt (val picks it among the periodic evaluations, as for every "
+          "ablation row); the weight is chosen on sel_mean only.")
+
+
+if __name__ == "__main__":
+    main()
