@@ -96,6 +96,16 @@ def test_heart_slices_and_crop() -> None:
     assert len(heart_slices(np.zeros(SHAPE), n_slices=3)) == 3
 
 
+def test_heart_slices_orient_on_the_ground_truth_not_on_a_bad_prediction() -> None:
+    """A prediction with a large false positive at the apical end must not rename the apex "basal"."""
+    _, gt = phantom()
+    pred = gt.copy()
+    pred[5:7, 2:62, 2:22] = 1  # a big chest-wall "RV" on the two apical slices
+    assert heart_slices(pred, n_slices=3)[0][0] == 6  # without a reference the prediction's area decides
+    picks = heart_slices(pred, n_slices=3, reference=gt)
+    assert picks[0] == (1, "basal (z=1)") and picks[2] == (6, "apical (z=6)")
+
+
 def test_save_overlay_png(tmp_path: Path) -> None:
     image, gt = phantom()
     _, pred = phantom(0.9, shift=2)

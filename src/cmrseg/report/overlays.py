@@ -85,15 +85,23 @@ def heart_box(*labels: np.ndarray | None, margin: float = 0.3, min_margin: int =
     return box[0], box[1]
 
 
-def heart_slices(*labels: np.ndarray | None, n_slices: int = 3) -> list[tuple[int, str]]:
+def heart_slices(*labels: np.ndarray | None, n_slices: int = 3,
+                 reference: np.ndarray | None = None) -> list[tuple[int, str]]:
     """Up to ``n_slices`` evenly spaced slice indices through the labelled heart, ordered base to apex, with a
-    name (``basal``/``mid``/``apical`` for 3). The base is the end of the heart with the larger labelled area
-    (the apex tapers); a stack without labels gives evenly spaced slices over the whole stack, named ``z=k``."""
-    masks = [np.asarray(lab) > 0 for lab in labels if lab is not None]
+    name (``basal``/``mid``/``apical`` for 3). The slices span every given label map (and ``reference``); the base
+    is the end with the larger labelled area (the apex tapers), measured on ``reference`` (the ground truth) when it
+    has labels, so that a prediction's false positives at the apex cannot flip the names, and on all labels
+    otherwise. A stack without labels gives evenly spaced slices over the whole stack, named ``z=k``."""
+    masks = [np.asarray(lab) > 0 for lab in (*labels, reference) if lab is not None]
     area = np.logical_or.reduce(masks).sum(axis=(1, 2))
+    ref_area = np.asarray(reference > 0).sum(axis=(1, 2)) if reference is not None else np.zeros_like(area)
+    orient = ref_area if ref_area.any() else area
     z = np.flatnonzero(area) if area.any() else np.arange(area.size)
-    if area.any() and area[z[-1]] > area[z[0]]:
-        z = z[::-1]
+    if area.any():
+        zo = np.flatnonzero(orient)
+        third = max(1, zo.size // 3)  # mean area of the first vs last third: one odd end slice does not decide
+        if orient[zo[-third:]].mean() > orient[zo[:third]].mean():
+            z = z[::-1]
     picks = list(dict.fromkeys(int(z[int(round(i))]) for i in np.linspace(0, z.size - 1, max(1, n_slices))))
     names = ("basal", "mid", "apical") if len(picks) == 3 and area.any() else ("",) * len(picks)
     return [(k, f"{name} (z={k})" if name else f"z={k}") for k, name in zip(picks, names)]
@@ -136,7 +144,7 @@ def save_overlay(image: np.ndarray, pred: np.ndarray, path: str | Path, gt: np.n
 
     image, pred, gt = check_volumes(image, pred, gt)
     ys, xs = heart_box(pred, gt)
-    picks = heart_slices(pred, gt, n_slices=n_slices)
+    picks = heart_slices(pred, n_slices=n_slices, reference=gt)
     vmin, vmax = window(image[:, ys, xs])
     aspect = 1.0 if spacing is None else float(spacing[-2]) / float(spacing[-1])
     rows = [("prediction", pred)] + ([("ground truth", gt)] if gt is not None else [])

@@ -87,7 +87,7 @@ def viewer_html(case: dict, height_px: int = FRAME_HEIGHT_PX) -> str:
     aspect = 1.0 if spacing is None else float(spacing[-1]) / float(spacing[-2])  # width/height of one pixel
     fh, fw = frames[0].shape[:2]
     width_px = int(round(height_px * fw / fh * aspect))  # every viewer is shown height_px high: an even grid
-    picks = heart_slices(pred, gt, n_slices=3)
+    picks = heart_slices(pred, n_slices=3, reference=gt)
     start = picks[len(picks) // 2][0]
     imgs = "".join(img(png_bytes(f), f"{case_id} slice {z}",
                        f' class="frame" data-z="{esc(c)}" width="{width_px}" height="{height_px}"'
