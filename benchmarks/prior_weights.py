@@ -8,7 +8,7 @@ last 10 training patients in id order, none of them used for training) and on AC
 the best selection-set mean Dice. Val is reported, not used to choose the weight.
 
     python benchmarks/prior_weights.py --method srscn --term shape_recon --weights 0.82 2.6 8.2 26 \
-        --labelled 7 --iterations 2000 [--baseline unet] [--reuse] [--set train.threads=1 train.precision=bf16]
+        --labelled 7 --iterations 2000 [--baseline unet] [--seeds 0 1 2] [--reuse] [--set train.threads=1 ...]
 
 Run names: the config's own weight reuses the ablation run of shape_priors.py (``shape_<method>_l<N>_i<it>``),
 other weights are ``shape_<method>_<term><w>_l<N>_i<it>``; ``--baseline`` (a method of shape_priors.py without
@@ -63,6 +63,18 @@ def dice_row(prefix: str, summary: dict) -> dict:
     return out
 
 
+def sweep_jobs(args: argparse.Namespace, config: str, seed: int) -> list[tuple[float, str, list[str], str]]:
+    """(weight, run name, extra overrides, config) per run of one seed: the baseline as weight 0, then each weight."""
+    suffix = f"_l{args.labelled}_i{args.iterations}" + (f"_seed{seed}" if seed else "")
+    jobs = [(0.0, f"shape_{args.baseline}{suffix}", [], ABLATION[args.baseline][1])] if args.baseline else []
+    for w in args.weights:
+        override, own = term_override(config, args.term, w)
+        name = f"shape_{args.method}{suffix}" if w == own else f"shape_{args.method}_{args.term}{w:g}{suffix}"
+        extra = [f"method.params.autoencoder={args.autoencoder}"] if args.method in NEEDS_AE else []
+        jobs.append((w, name, [override, *extra], config))
+    return jobs
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", default="../shared/data/acdc")
@@ -74,42 +86,45 @@ def main() -> None:
     ap.add_argument("--iterations", type=int, default=2000)
     ap.add_argument("--selection", type=int, default=10, help="number of held-out training patients to select on")
     ap.add_argument("--autoencoder", default="runs/shape_ae_acdc/checkpoints/best.pt")
-    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--seeds", nargs="+", type=int, default=[0],
+                    help="one run per weight and seed (seed N > 0: run name + '_seed<N>'); the weight with the best "
+                         "selection-set mean Dice averaged over seeds is chosen")
     ap.add_argument("--reuse", action="store_true", help="evaluate existing runs instead of training")
     ap.add_argument("--set", nargs="*", default=[], help="extra overrides for every run")
     args = ap.parse_args()
     sel = selection_patients(args.data, args.labelled, args.selection)
     config = ABLATION[args.method][1]
     base = [f"data.root={args.data}", f"data.labelled={args.labelled}", f"optim.iterations={args.iterations}",
-            "optim.budget_minutes=null", "train.max_minutes=null", f"train.seed={args.seed}", *args.set]
+            "optim.budget_minutes=null", "train.max_minutes=null", *args.set]
     if args.method in NEEDS_AE:
         ensure_autoencoder(Path(args.autoencoder), args.data, list(args.set))
-    jobs: list[tuple[float, str, list[str], str]] = []  # weight, run name, overrides, config
-    suffix = f"_l{args.labelled}_i{args.iterations}" + (f"_seed{args.seed}" if args.seed else "")
-    if args.baseline:
-        jobs.append((0.0, f"shape_{args.baseline}{suffix}", [], ABLATION[args.baseline][1]))
-    for w in args.weights:
-        override, own = term_override(config, args.term, w)
-        name = f"shape_{args.method}{suffix}" if w == own else f"shape_{args.method}_{args.term}{w:g}{suffix}"
-        extra = [f"method.params.autoencoder={args.autoencoder}"] if args.method in NEEDS_AE else []
-        jobs.append((w, name, [override, *extra], config))
     rows = []
-    for w, name, extra, cfg_path in jobs:
-        _, run_dir, val = train_and_evaluate(cfg_path, [*base, f"train.name={name}", *extra], args.reuse)
-        chosen = evaluate_checkpoint(run_dir / "checkpoints" / "best.pt", args.data, run_dir / "selection",
-                                     split="train", patients=sel, progress=False).summary
-        hist = pd.read_csv(run_dir / "history.csv")
-        rows.append({"weight": w, "run": name, "iters": int(hist["iteration"].iloc[-1]),
-                     "best_iter": int(hist.loc[hist["val/dice_mean"].idxmax(), "iteration"]),
-                     **dice_row("sel", chosen), **dice_row("val", val)})
+    for seed in args.seeds:
+        for w, name, extra, cfg_path in sweep_jobs(args, config, seed):
+            over = [*base, f"train.seed={seed}", f"train.name={name}", *extra]
+            _, run_dir, val = train_and_evaluate(cfg_path, over, args.reuse)
+            chosen = evaluate_checkpoint(run_dir / "checkpoints" / "best.pt", args.data, run_dir / "selection",
+                                         split="train", patients=sel, progress=False).summary
+            hist = pd.read_csv(run_dir / "history.csv")
+            rows.append({"weight": w, "seed": seed, "run": name, "iters": int(hist["iteration"].iloc[-1]),
+                         "best_iter": int(hist.loc[hist["val/dice_mean"].idxmax(), "iteration"]),
+                         **dice_row("sel", chosen), **dice_row("val", val)})
     df = pd.DataFrame(rows)
     with pd.option_context("display.width", 250, "display.max_columns", 40):
         print("\n" + df.to_string(index=False))
-    best = df.loc[df["sel_mean"].idxmax()]
-    print(f"\nSelected on the selection set: {args.term} weight {best['weight']:g} ({best['run']}): selection mean "
-          f"Dice {best['sel_mean']:.3f}, val mean Dice {best['val_mean']:.3f}, val mean HD95 {best['val_HD95']:.2f} mm.")
+    cols = ["sel_mean", "sel_HD95", "val_mean", "val_HD95"]
+    by_weight = df.groupby("weight", sort=False)[cols].agg(["mean", "std"]).round(3)
+    by_weight.insert(0, ("seeds", "n"), df.groupby("weight", sort=False).size())
+    if len(args.seeds) > 1:
+        with pd.option_context("display.width", 250, "display.max_columns", 40):
+            print("\nOver seeds (mean, sample sd):\n" + by_weight.to_string())
+    best = by_weight[("sel_mean", "mean")].idxmax()
+    b = by_weight.loc[best]
+    print(f"\nSelected on the selection set: {args.term} weight {best:g} (seeds {args.seeds}): selection mean Dice "
+          f"{b[('sel_mean', 'mean')]:.3f}, val mean Dice {b[('val_mean', 'mean')]:.3f}, val mean HD95 "
+          f"{b[('val_HD95', 'mean')]:.2f} mm.")
     print(f"\nProtocol: {args.method} ({config}) with the {args.term} weight swept, other terms as configured; first "
-          f"{args.labelled} ACDC training patients labelled, {args.iterations} iterations, seed {args.seed}. Selection "
+          f"{args.labelled} ACDC training patients labelled, {args.iterations} iterations, seeds {args.seeds}. Selection "
           f"set: training patients {sel[0]}..{sel[-1]} ({len(sel)} patients, ED+ES; never trained on; the shape "
           "autoencoder did see their label maps, as it saw every training patient's). sel_*/val_*: 3D Dice per "
           "structure and mean, mean HD95 in mm over LV/Myo/RV, on the original grid after post-processing; "
