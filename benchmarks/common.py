@@ -31,8 +31,15 @@ def lge_columns(run_dir: Path, lge_root: str) -> dict:
 
     lge = evaluate_checkpoint(run_dir / "checkpoints" / "best.pt", lge_root, run_dir / "lge_val", split="val",
                               progress=False).summary
-    return {**{f"LGE_{k}": round(lge[k]["dice_mean"], 3) for k in STRUCTS},
-            "LGE_mean": round(lge["mean"]["dice_mean"], 3), "LGE_HD95": round(lge["mean"]["hd95_mm_mean"], 2)}
+    return dice_columns("LGE", lge)
+
+
+def dice_columns(prefix: str, summary: dict) -> dict:
+    """``<prefix>_LV/_Myo/_RV`` Dice, ``<prefix>_mean`` Dice and ``<prefix>_HD95`` (mm, mean over the three) from
+    an evaluation summary."""
+    return {**{f"{prefix}_{k}": round(summary[k]["dice_mean"], 3) for k in STRUCTS},
+            f"{prefix}_mean": round(summary["mean"]["dice_mean"], 3),
+            f"{prefix}_HD95": round(summary["mean"]["hd95_mm_mean"], 2)}
 
 
 def result_row(run_dir: Path, summary: dict) -> dict:

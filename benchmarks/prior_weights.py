@@ -24,7 +24,7 @@ import json
 from pathlib import Path
 
 import pandas as pd
-from common import STRUCTS, train_and_evaluate
+from common import dice_columns, train_and_evaluate
 from shape_priors import ABLATION, NEEDS_AE, ensure_autoencoder
 
 from cmrseg.config import load_config
@@ -54,13 +54,6 @@ def selection_patients(data: str, labelled: int, n: int) -> list[str]:
     if len(train) - n < labelled:
         raise SystemExit(f"selection set of {n} overlaps the first {labelled} labelled patients ({len(train)} in all)")
     return chosen
-
-
-def dice_row(prefix: str, summary: dict) -> dict:
-    out = {f"{prefix}_{k}": round(summary[k]["dice_mean"], 3) for k in STRUCTS}
-    out[f"{prefix}_mean"] = round(summary["mean"]["dice_mean"], 3)
-    out[f"{prefix}_HD95"] = round(summary["mean"]["hd95_mm_mean"], 2)
-    return out
 
 
 def sweep_jobs(args: argparse.Namespace, config: str, seed: int) -> list[tuple[float, str, list[str], str]]:
@@ -108,7 +101,7 @@ def main() -> None:
             hist = pd.read_csv(run_dir / "history.csv")
             rows.append({"weight": w, "seed": seed, "run": name, "iters": int(hist["iteration"].iloc[-1]),
                          "best_iter": int(hist.loc[hist["val/dice_mean"].idxmax(), "iteration"]),
-                         **dice_row("sel", chosen), **dice_row("val", val)})
+                         **dice_columns("sel", chosen), **dice_columns("val", val)})
     df = pd.DataFrame(rows)
     with pd.option_context("display.width", 250, "display.max_columns", 40):
         print("\n" + df.to_string(index=False))

@@ -111,11 +111,12 @@ def evaluate_checkpoint(checkpoint: str | Path, data: str | Path, out_dir: str |
             raise InputError(f"no labelled case in split '{split}' (labelled cases are in: {splits})", data,
                              "pick one of those splits, or leave the split out to use every labelled case")
     if patients is not None:
-        missing = sorted(set(patients) - {r.patient for r in refs})
+        wanted = set(patients)
+        missing = sorted(wanted - {r.patient for r in refs})
         if missing:
             raise InputError(f"patients {missing} have no labelled case{'' if split is None else f' in split {split!r}'}",
                              data, "name patients that have a ground-truth label map in the chosen split")
-        refs = [r for r in refs if r.patient in set(patients)]
+        refs = [r for r in refs if r.patient in wanted]
     if not refs:
         raise InputError("dataset has no labelled case to evaluate against", data,
                          "point the data folder at cases with ground-truth label maps")

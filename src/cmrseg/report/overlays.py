@@ -94,8 +94,8 @@ def heart_slices(*labels: np.ndarray | None, n_slices: int = 3,
     otherwise. A stack without labels gives evenly spaced slices over the whole stack, named ``z=k``."""
     masks = [np.asarray(lab) > 0 for lab in (*labels, reference) if lab is not None]
     area = np.logical_or.reduce(masks).sum(axis=(1, 2))
-    ref_area = np.asarray(reference > 0).sum(axis=(1, 2)) if reference is not None else np.zeros_like(area)
-    orient = ref_area if ref_area.any() else area
+    ref_area = None if reference is None else (np.asarray(reference) > 0).sum(axis=(1, 2))
+    orient = ref_area if ref_area is not None and ref_area.any() else area
     z = np.flatnonzero(area) if area.any() else np.arange(area.size)
     if area.any():
         zo = np.flatnonzero(orient)
