@@ -8,7 +8,7 @@ last 10 training patients in id order, none of them used for training) and on AC
 the best selection-set mean Dice. Val is reported, not used to choose the weight.
 
     python benchmarks/prior_weights.py --method srscn --term shape_recon --weights 0.82 2.6 8.2 26 \
-        --labelled 7 --iterations 2000 [--baseline unet] [--seeds 0 1 2] [--reuse] [--set train.threads=1 ...]
+        --labelled 7 --iterations 2000 [--baseline unet] [--seeds 0 1 2] [--reuse] [--jobs 1] [--set train.threads=1 ...]
 
 Run names: the config's own weight reuses the ablation run of shape_priors.py (``shape_<method>_l<N>_i<it>``),
 other weights are ``shape_<method>_<term><w>_l<N>_i<it>``; ``--baseline`` (a method of shape_priors.py without
@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import argparse
 import json
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
 from pathlib import Path
 
 import pandas as pd
@@ -68,6 +70,31 @@ def sweep_jobs(args: argparse.Namespace, config: str, seed: int) -> list[tuple[f
     return jobs
 
 
+def saved_summary(path: Path) -> dict:
+    """Per-structure scores of a saved evaluation (``summary.json`` of cmrseg.pipeline)."""
+    if not path.is_file():
+        raise SystemExit(f"--saved: {path} is missing; evaluate that run first (drop --saved, add --reuse)")
+    return json.loads(path.read_text(encoding="utf-8"))["structures"]
+
+
+def run_job(cfg_path: str, overrides: list[str], mode: str, data: str, sel: list[str], meta: dict) -> dict:
+    """One table row: train (mode ``train``) or reuse (``reuse``) a run and score its best.pt on val and on the
+    selection set, or read those two scores back from the run's saved evaluations (``saved``)."""
+    if mode == "saved":
+        cfg = load_config(cfg_path, overrides)
+        run_dir = Path(cfg.train.out_dir) / cfg.train.name
+        val, chosen = (saved_summary(run_dir / sub / "summary.json") for sub in ("eval", "selection/eval"))
+    else:
+        cfg, run_dir, val = train_and_evaluate(cfg_path, overrides, mode == "reuse")
+        chosen = evaluate_checkpoint(run_dir / "checkpoints" / "best.pt", data, run_dir / "selection", split="train",
+                                     patients=sel, progress=False, threads=cfg.train.threads,
+                                     device=cfg.train.device).summary
+    hist = pd.read_csv(run_dir / "history.csv")
+    return {**meta, "iters": int(hist["iteration"].iloc[-1]),
+            "best_iter": int(hist.loc[hist["val/dice_mean"].idxmax(), "iteration"]),
+            **dice_columns("sel", chosen), **dice_columns("val", val)}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", default="../shared/data/acdc")
@@ -83,25 +110,29 @@ def main() -> None:
                     help="one run per weight and seed (seed N > 0: run name + '_seed<N>'); the weight with the best "
                          "selection-set mean Dice averaged over seeds is chosen")
     ap.add_argument("--reuse", action="store_true", help="evaluate existing runs instead of training")
+    ap.add_argument("--saved", action="store_true",
+                    help="print the tables from the runs' saved evaluations (eval/ and selection/eval/ summary.json "
+                         "under train.out_dir) without checkpoints: runs trained and scored on another machine")
+    ap.add_argument("--jobs", type=int, default=1,
+                    help="runs trained and evaluated at once, one process each (e.g. several runs sharing one GPU "
+                         "with --set train.device=cuda train.threads=1)")
     ap.add_argument("--set", nargs="*", default=[], help="extra overrides for every run")
     args = ap.parse_args()
     sel = selection_patients(args.data, args.labelled, args.selection)
     config = ABLATION[args.method][1]
     base = [f"data.root={args.data}", f"data.labelled={args.labelled}", f"optim.iterations={args.iterations}",
             "optim.budget_minutes=null", "train.max_minutes=null", *args.set]
-    if args.method in NEEDS_AE:
+    if args.method in NEEDS_AE and not args.saved:
         ensure_autoencoder(Path(args.autoencoder), args.data, list(args.set))
-    rows = []
-    for seed in args.seeds:
-        for w, name, extra, cfg_path in sweep_jobs(args, config, seed):
-            over = [*base, f"train.seed={seed}", f"train.name={name}", *extra]
-            _, run_dir, val = train_and_evaluate(cfg_path, over, args.reuse)
-            chosen = evaluate_checkpoint(run_dir / "checkpoints" / "best.pt", args.data, run_dir / "selection",
-                                         split="train", patients=sel, progress=False).summary
-            hist = pd.read_csv(run_dir / "history.csv")
-            rows.append({"weight": w, "seed": seed, "run": name, "iters": int(hist["iteration"].iloc[-1]),
-                         "best_iter": int(hist.loc[hist["val/dice_mean"].idxmax(), "iteration"]),
-                         **dice_columns("sel", chosen), **dice_columns("val", val)})
+    mode = "saved" if args.saved else "reuse" if args.reuse else "train"
+    jobs = [(cfg_path, [*base, f"train.seed={seed}", f"train.name={name}", *extra], mode, args.data, sel,
+             {"weight": w, "seed": seed, "run": name})
+            for seed in args.seeds for w, name, extra, cfg_path in sweep_jobs(args, config, seed)]
+    if args.jobs > 1:  # spawn: CUDA cannot be used in forked children
+        with ProcessPoolExecutor(args.jobs, mp_context=get_context("spawn")) as pool:
+            rows = list(pool.map(run_job, *zip(*jobs)))
+    else:
+        rows = [run_job(*job) for job in jobs]
     df = pd.DataFrame(rows)
     with pd.option_context("display.width", 250, "display.max_columns", 40):
         print("\n" + df.to_string(index=False))

@@ -15,7 +15,6 @@ from pathlib import Path
 
 import numpy as np
 import pydicom
-import SimpleITK as sitk
 from pydicom.errors import InvalidDicomError
 
 from cmrseg.data.case import Case
@@ -235,6 +234,8 @@ def read_dicom_series(folder: str | Path, time_index: int | None = None, series_
         raise InputError(f"the headers claim {len(chosen)} slices of {slices[0].shape} = {n_voxels:,} voxels, more "
                          f"than the limit of {limit:,}", folder,
                          "check the series; crop a genuinely larger one, or raise CMRSEG_MAX_VOXELS")
+    import SimpleITK as sitk  # pixel decoding only: listing and header checks need pydicom alone
+
     reader = sitk.ImageSeriesReader()
     reader.SetFileNames([str(s.path) for s in chosen])
     try:

@@ -32,9 +32,7 @@ network pixels (``-log p`` margins > ~3) therefore never flip; uncertain ones fo
 from __future__ import annotations
 
 import numpy as np
-import pydensecrf.densecrf as dcrf
 from pydantic import BaseModel, Field
-from pydensecrf.utils import unary_from_softmax
 
 from cmrseg.data.preprocess import normalise_intensity
 
@@ -62,6 +60,9 @@ def _pixel_coords(shape_yx: tuple[int, int], spacing_yx: tuple[float, float], si
 def crf_refine_slice(probs: np.ndarray, image: np.ndarray, spacing_yx: tuple[float, float],
                      cfg: CRFConfig) -> np.ndarray:
     """Refined marginals ``(C, H, W)`` of one slice; ``image`` ``(H, W)`` already normalised (z-scores)."""
+    import pydensecrf.densecrf as dcrf  # imported here: every Predictor imports this module, few use the CRF
+    from pydensecrf.utils import unary_from_softmax
+
     n_classes, h, w = probs.shape
     crf = dcrf.DenseCRF(h * w, n_classes)
     crf.setUnaryEnergy(np.ascontiguousarray(unary_from_softmax(probs, clip=cfg.prob_floor)))
