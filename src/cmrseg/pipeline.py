@@ -92,7 +92,8 @@ def evaluate_run(run_dir: Path, cfg: Config, checkpoint: str = "best.pt", max_fi
 def evaluate_checkpoint(checkpoint: str | Path, data: str | Path, out_dir: str | Path, split: str | None = None,
                         layout: str | None = None, threads: int = 1, postprocess: bool = True, crf: bool = False,
                         progress: bool = True, max_figures: int = 6, device: str = "cpu",
-                        rv_within_mm: float | None = None, patients: list[str] | None = None) -> "EvaluationResult":
+                        rv_within_mm: float | None = None, patients: list[str] | None = None,
+                        lv_enclosed: bool = False) -> "EvaluationResult":
     """Evaluate a trained checkpoint on every labelled case of another dataset (e.g. an unseen domain).
 
     ``data`` is any supported layout (ACDC, MS-CMRSeg ``mscmr_lge`` with ``split="val"``, nnU-Net raw, ...);
@@ -122,8 +123,10 @@ def evaluate_checkpoint(checkpoint: str | Path, data: str | Path, out_dir: str |
                          "point the data folder at cases with ground-truth label maps")
     predictor = Predictor.from_checkpoint(checkpoint, threads=threads, postprocess=postprocess,
                                           crf=CRFConfig() if crf else None, device=device,
-                                          rv_within_mm=rv_within_mm)
-    rv_rule = "" if rv_within_mm is None or not postprocess else f" (RV > {rv_within_mm:g} mm from LV+Myo dropped)"
+                                          rv_within_mm=rv_within_mm, lv_enclosed=lv_enclosed)
+    rules = ([f"RV > {rv_within_mm:g} mm from LV+Myo dropped"] if rv_within_mm is not None else []) + (
+        ["LV = component most enclosed by Myo"] if lv_enclosed else [])
+    rv_rule = f" ({'; '.join(rules)})" if rules and postprocess else ""
     protocol = (f"checkpoint {checkpoint} evaluated on every labelled case of {data}"
                 f"{'' if split is None else f' split {split}'}"
                 f"{'' if patients is None else f' patients {sorted(patients)}'} ({len(refs)} volumes; no "

@@ -52,3 +52,35 @@ def test_rv_within_mm_keeps_rv_without_left_heart_and_needs_spacing() -> None:
     np.testing.assert_array_equal(postprocess_label(lab, rv_within_mm=5.0, spacing_yx=(1.0, 1.0)), lab)
     with pytest.raises(ValueError, match="spacing"):
         postprocess_label(lab, rv_within_mm=5.0)
+
+
+def _ringed_lv_and_bigger_bare_lv() -> np.ndarray:
+    """Two slices: the true LV (10 x 10) inside a myocardium ring, plus a LARGER bare 'LV' blob (16 x 16, no
+    myocardium around it) elsewhere, and a small spurious myocardium speck beside the bare blob."""
+    lab = np.zeros((2, 60, 100), np.uint8)
+    lab[:, 10:30, 10:30] = 2
+    lab[:, 15:25, 15:25] = 3
+    lab[:, 30:46, 60:76] = 3  # 256 px per slice vs the true cavity's 100
+    lab[:, 30:32, 80:90] = 2  # myocardium speck, 4 px from the bare blob (not touching it)
+    return lab
+
+
+def test_lv_enclosed_keeps_the_lv_ringed_by_myocardium() -> None:
+    lab = _ringed_lv_and_bigger_bare_lv()
+    default = postprocess_label(lab)
+    assert default[0, 20, 20] != 3 and default[0, 38, 68] == 3  # largest rule: the bare blob wins
+    out = postprocess_label(lab, lv_enclosed=True, spacing_yx=(1.5, 1.5))
+    assert out[0, 20, 20] == 3 and out[0, 38, 68] == 0
+    left = np.arange(100) < 50  # the ringed heart's half of the slice
+    np.testing.assert_array_equal(out == 3, (lab == 3) & left)  # exactly the ringed cavity
+    np.testing.assert_array_equal(out == 2, (lab == 2) & left)  # the ring kept, the far speck dropped
+
+
+def test_lv_enclosed_without_myocardium_ties_to_the_largest_and_needs_spacing() -> None:
+    lab = np.zeros((1, 40, 40), np.uint8)
+    lab[0, 2:6, 2:6] = 3
+    lab[0, 20:30, 20:30] = 3
+    out = postprocess_label(lab, lv_enclosed=True, spacing_yx=(1.0, 1.0))  # no ring anywhere: size decides
+    assert out[0, 25, 25] == 3 and out[0, 3, 3] == 0
+    with pytest.raises(ValueError, match="spacing"):
+        postprocess_label(lab, lv_enclosed=True)

@@ -62,6 +62,8 @@ def predict(
     device: str = typer.Option("cpu", help="where the network runs: cpu, cuda, cuda:N, mps or auto"),
     rv_within_mm: Optional[float] = typer.Option(None, help="post-processing: drop RV components with no voxel "
                                                  "within this in-plane distance (mm) of the LV + myocardium"),
+    lv_enclosed: bool = typer.Option(False, help="post-processing: keep the LV component most enclosed by "
+                                     "myocardium (not the largest), and the myocardium around it"),
 ) -> None:
     """Segment volumes; outputs are NIfTI label maps on the input's own grid and header."""
     from cmrseg.inference.batch import predict_paths
@@ -70,7 +72,7 @@ def predict(
     try:
         written, failed = predict_paths(input, output, checkpoint, postprocess=not no_postprocess,
                                         save_bias=save_bias, crf=CRFConfig() if crf else None, device=device,
-                                        rv_within_mm=rv_within_mm)
+                                        rv_within_mm=rv_within_mm, lv_enclosed=lv_enclosed)
     except CmrsegError as exc:
         _fail(exc)
     console.print(f"wrote {len(written)} label map(s) to {output}")
@@ -137,6 +139,8 @@ def evaluate(
     device: str = typer.Option("cpu", help="with --checkpoint: where the network runs (cpu, cuda, auto, ...)"),
     rv_within_mm: Optional[float] = typer.Option(None, help="with --checkpoint, post-processing: drop RV components "
                                                  "with no voxel within this in-plane distance (mm) of LV + Myo"),
+    lv_enclosed: bool = typer.Option(False, help="with --checkpoint, post-processing: keep the LV component most "
+                                     "enclosed by myocardium (not the largest), and the myocardium around it"),
 ) -> None:
     """Dice, HD95 and ASSD (mm) per volume and structure, and clinical indices with their agreement.
 
@@ -155,7 +159,8 @@ def evaluate(
             from cmrseg.pipeline import evaluate_checkpoint
 
             result = evaluate_checkpoint(checkpoint, data, out, split=split, threads=threads, crf=crf,
-                                         device=device, rv_within_mm=rv_within_mm, patients=patients or None)
+                                         device=device, rv_within_mm=rv_within_mm, patients=patients or None,
+                                         lv_enclosed=lv_enclosed)
         else:
             result = evaluate_folders(pred, gt, match_clusters=match_clusters)
     except CmrsegError as exc:

@@ -48,16 +48,17 @@ def output_path(src: Path, output: Path, single: bool) -> Path:
 def predict_paths(input: str | Path, output: str | Path, checkpoint: str | Path,
                   postprocess: bool = True, save_bias: bool = False,
                   crf: CRFConfig | None = None, device: str = "cpu",
-                  rv_within_mm: float | None = None) -> tuple[list[Path], list[tuple[Path, str]]]:
+                  rv_within_mm: float | None = None,
+                  lv_enclosed: bool = False) -> tuple[list[Path], list[tuple[Path, str]]]:
     """Predict every input; returns ``(written files, [(input, error message), ...])``.
 
     ``crf``: refine the probabilities with a dense CRF (:mod:`cmrseg.postprocess.crf`) before post-processing;
-    ``rv_within_mm``: see :mod:`cmrseg.postprocess.components`.
+    ``rv_within_mm``, ``lv_enclosed``: see :mod:`cmrseg.postprocess.components`.
     """
     input, output = Path(input), Path(output)
     srcs = list_inputs(input)
     predictor = Predictor.from_checkpoint(checkpoint, postprocess=postprocess, crf=crf, device=device,
-                                          rv_within_mm=rv_within_mm)
+                                          rv_within_mm=rv_within_mm, lv_enclosed=lv_enclosed)
     written: list[Path] = []
     failed: list[tuple[Path, str]] = []
     for src in tqdm(srcs, desc="predict", disable=len(srcs) < 2):

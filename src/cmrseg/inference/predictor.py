@@ -50,13 +50,14 @@ class Predictor:
     def __init__(self, model: torch.nn.Module, preprocess_cfg: PreprocessConfig, postprocess: bool = True,
                  batch: int = 2, threads: int | None = None, channels_last: bool = True,
                  crf: CRFConfig | None = None, device: str | torch.device = "cpu",
-                 rv_within_mm: float | None = None) -> None:
+                 rv_within_mm: float | None = None, lv_enclosed: bool = False) -> None:
         # channels-last and small slice batches: measured ~1.5x faster on CPU (benchmarks/inference_speed.py)
         model = model.to(resolve_device(device) if isinstance(device, str) else device)
         self.model = (model.to(memory_format=torch.channels_last) if channels_last else model).eval()
         self.pre_cfg = preprocess_cfg
         self.postprocess = postprocess
         self.rv_within_mm = rv_within_mm  # see cmrseg.postprocess.components (RV far from the left heart)
+        self.lv_enclosed = lv_enclosed  # likewise (LV = the component ringed by myocardium)
         self.batch = batch
         self.crf = crf
         if threads:
@@ -118,7 +119,8 @@ class Predictor:
         if self.postprocess:
             g = pre.geometry  # in-plane spacing of the input grid the label map is on
             spacing_yx = tuple(s * r / o for s, r, o in zip(pre.spacing[1:], g.resampled_yx, g.original_yx))
-            label = postprocess_label(raw, rv_within_mm=self.rv_within_mm, spacing_yx=spacing_yx)
+            label = postprocess_label(raw, rv_within_mm=self.rv_within_mm, spacing_yx=spacing_yx,
+                                      lv_enclosed=self.lv_enclosed)
             t = self._tick("postprocess", t)
         out_probs = full.permute(1, 0, 2, 3).numpy() if return_probabilities else None
         return Prediction(label, out_probs, bias, raw_label=raw if self.postprocess else None)

@@ -7,6 +7,14 @@ Optional (``rv_within_mm``): before the largest RV component is taken, RV compon
 in-plane distance of the LV + myocardium are removed. The RV wraps the septum, so a predicted "RV" far from the
 left heart is something else (on cine: subcutaneous or pericardial fat, which weakly supervised models call RV
 and which the largest-component rule keeps when it is bigger than the real RV). Off by default.
+
+Optional (``lv_enclosed``): the LV blood pool kept is the 3D component most enclosed by myocardium instead of the
+largest one, and the myocardium kept is the component that covers most of that LV's surroundings. The LV cavity
+is ringed by myocardium; a model trained without paired labels can call a bright structure elsewhere (stomach,
+aorta, fat) "LV", larger than the true cavity, which it did ring with myocardium. Enclosure = the share of the
+component's in-plane outer shell (``ENCLOSURE_SHELL_MM`` wide) predicted as myocardium; components smaller than
+``ENCLOSURE_MIN_SHARE`` of the largest are not candidates (specks inside the myocardium). Both constants were set
+from anatomy (a myocardial wall is 6-12 mm thick, so a 3 mm shell lies inside it) and never varied. Off by default.
 """
 
 from __future__ import annotations
@@ -40,22 +48,77 @@ def near_anchor_components(mask: np.ndarray, anchor: np.ndarray, spacing_yx: tup
     return np.isin(lab, keep[keep > 0])
 
 
+ENCLOSURE_SHELL_MM = 3.0
+ENCLOSURE_MIN_SHARE = 0.1
+
+
+def outer_shell_2d(mask: np.ndarray, spacing_yx: tuple[float, float], width_mm: float) -> np.ndarray:
+    """Voxels outside ``mask`` within ``width_mm`` of it in the same slice (in-plane distance in mm)."""
+    shell = np.zeros_like(mask)
+    for z in np.flatnonzero(mask.reshape(mask.shape[0], -1).any(1)):
+        d = ndimage.distance_transform_edt(~mask[z], sampling=spacing_yx)
+        shell[z] = (d > 0) & (d <= width_mm)
+    return shell
+
+
+def most_enclosed_component(mask: np.ndarray, enclosing: np.ndarray, spacing_yx: tuple[float, float],
+                            width_mm: float = ENCLOSURE_SHELL_MM,
+                            min_share: float = ENCLOSURE_MIN_SHARE) -> np.ndarray:
+    """The 3D component (26-connected) of ``mask`` whose in-plane outer shell is most covered by ``enclosing``,
+    among components of at least ``min_share`` of the largest one's size (ties: the larger)."""
+    lab, n = ndimage.label(mask, structure=np.ones((3, 3, 3), bool))
+    if n <= 1:
+        return mask
+    sizes = np.bincount(lab.ravel())[1:]
+    best, best_key = 0, (-1.0, 0)
+    for i in np.flatnonzero(sizes >= min_share * sizes.max()):
+        comp = lab == i + 1
+        shell = outer_shell_2d(comp, spacing_yx, width_mm)
+        key = (float(enclosing[shell].mean()) if shell.any() else 0.0, int(sizes[i]))
+        if key > best_key:
+            best, best_key = i, key
+    return lab == best + 1
+
+
+def most_overlapping_component(mask: np.ndarray, region: np.ndarray) -> np.ndarray:
+    """The 3D component (26-connected) of ``mask`` with the most voxels in ``region``; the largest if none has."""
+    lab, n = ndimage.label(mask, structure=np.ones((3, 3, 3), bool))
+    if n <= 1:
+        return mask
+    hits = np.bincount(lab[region & mask], minlength=n + 1)[1:]
+    if hits.max() == 0:
+        return largest_component(mask)
+    return lab == int(np.argmax(hits)) + 1
+
+
 def fill_holes_2d(mask: np.ndarray) -> np.ndarray:
     """Fill holes slice by slice (short-axis holes are in-plane)."""
     return np.stack([ndimage.binary_fill_holes(s) for s in mask])
 
 
 def postprocess_label(label: np.ndarray, keep_largest: bool = True, fill_holes: bool = True,
-                      rv_within_mm: float | None = None, spacing_yx: tuple[float, float] | None = None) -> np.ndarray:
-    """Clean a ``(z, y, x)`` label map in the cmrseg convention (``rv_within_mm``, with the map's in-plane
-    ``spacing_yx`` in mm: see the module docstring)."""
+                      rv_within_mm: float | None = None, spacing_yx: tuple[float, float] | None = None,
+                      lv_enclosed: bool = False) -> np.ndarray:
+    """Clean a ``(z, y, x)`` label map in the cmrseg convention (``rv_within_mm`` and ``lv_enclosed``, with the
+    map's in-plane ``spacing_yx`` in mm: see the module docstring)."""
     if rv_within_mm is not None and (spacing_yx is None or rv_within_mm < 0):
         raise ValueError(f"rv_within_mm={rv_within_mm} needs the label map's in-plane spacing in mm (spacing_yx, "
                          f"got {spacing_yx}) and a distance >= 0")
+    if lv_enclosed and spacing_yx is None:
+        raise ValueError("lv_enclosed needs the label map's in-plane spacing in mm (spacing_yx)")
     out = label.copy()
+    lv_shell = None
     if keep_largest:
         for code in (LV, MYO, RV):
             m = out == code
+            if code == LV and lv_enclosed and m.any():
+                keep = most_enclosed_component(m, out == MYO, spacing_yx)
+                out[m & ~keep] = 0
+                m, lv_shell = keep, outer_shell_2d(keep, spacing_yx, ENCLOSURE_SHELL_MM)
+            if code == MYO and lv_shell is not None and m.any():
+                keep = most_overlapping_component(m, lv_shell)
+                out[m & ~keep] = 0
+                m = keep
             if code == RV and rv_within_mm is not None and m.any():
                 near = near_anchor_components(m, (out == LV) | (out == MYO), spacing_yx, rv_within_mm)
                 out[m & ~near] = 0
