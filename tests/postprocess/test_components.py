@@ -84,3 +84,12 @@ def test_lv_enclosed_without_myocardium_ties_to_the_largest_and_needs_spacing() 
     assert out[0, 25, 25] == 3 and out[0, 3, 3] == 0
     with pytest.raises(ValueError, match="spacing"):
         postprocess_label(lab, lv_enclosed=True)
+
+
+def test_lv_enclosed_ignores_a_speck_inside_the_myocardial_wall() -> None:
+    """A few 'LV' voxels inside the wall are fully surrounded by myocardium, but touch far less of it than the
+    cavity does: the cavity stays the LV."""
+    lab = _ringed_lv_and_bigger_bare_lv()
+    lab[:, 11:13, 11:13] = 3  # speck in the ring's corner, wholly inside myocardium
+    out = postprocess_label(lab, lv_enclosed=True, spacing_yx=(1.5, 1.5))
+    assert out[0, 20, 20] == 3 and out[0, 38, 68] == 0

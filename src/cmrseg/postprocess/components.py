@@ -11,10 +11,12 @@ and which the largest-component rule keeps when it is bigger than the real RV). 
 Optional (``lv_enclosed``): the LV blood pool kept is the 3D component most enclosed by myocardium instead of the
 largest one, and the myocardium kept is the component that covers most of that LV's surroundings. The LV cavity
 is ringed by myocardium; a model trained without paired labels can call a bright structure elsewhere (stomach,
-aorta, fat) "LV", larger than the true cavity, which it did ring with myocardium. Enclosure = the share of the
-component's in-plane outer shell (``ENCLOSURE_SHELL_MM`` wide) predicted as myocardium; components smaller than
-``ENCLOSURE_MIN_SHARE`` of the largest are not candidates (specks inside the myocardium). Both constants were set
-from anatomy (a myocardial wall is 6-12 mm thick, so a 3 mm shell lies inside it) and never varied. Off by default.
+aorta, fat) "LV", larger than the true cavity, which it did ring with myocardium. Enclosure = the number of
+voxels of the component's in-plane outer shell (``ENCLOSURE_SHELL_MM`` wide) predicted as myocardium: the myocardium
+in contact with the candidate, so a large bare blob scores low and so does a speck inside the myocardial wall (a
+first version scored the *share* of the shell and lost the LV to such specks; benchmarks/RESULTS.md). The width was
+set from anatomy (a myocardial wall is 6-12 mm thick, so a 3 mm shell lies inside it) and never varied. Off by
+default.
 """
 
 from __future__ import annotations
@@ -49,7 +51,6 @@ def near_anchor_components(mask: np.ndarray, anchor: np.ndarray, spacing_yx: tup
 
 
 ENCLOSURE_SHELL_MM = 3.0
-ENCLOSURE_MIN_SHARE = 0.1
 
 
 def outer_shell_2d(mask: np.ndarray, spacing_yx: tuple[float, float], width_mm: float) -> np.ndarray:
@@ -62,19 +63,17 @@ def outer_shell_2d(mask: np.ndarray, spacing_yx: tuple[float, float], width_mm: 
 
 
 def most_enclosed_component(mask: np.ndarray, enclosing: np.ndarray, spacing_yx: tuple[float, float],
-                            width_mm: float = ENCLOSURE_SHELL_MM,
-                            min_share: float = ENCLOSURE_MIN_SHARE) -> np.ndarray:
-    """The 3D component (26-connected) of ``mask`` whose in-plane outer shell is most covered by ``enclosing``,
-    among components of at least ``min_share`` of the largest one's size (ties: the larger)."""
+                            width_mm: float = ENCLOSURE_SHELL_MM) -> np.ndarray:
+    """The 3D component (26-connected) of ``mask`` with the most ``enclosing`` voxels in its in-plane outer shell
+    (``width_mm`` wide); ties (e.g. no ``enclosing`` anywhere): the larger."""
     lab, n = ndimage.label(mask, structure=np.ones((3, 3, 3), bool))
     if n <= 1:
         return mask
     sizes = np.bincount(lab.ravel())[1:]
-    best, best_key = 0, (-1.0, 0)
-    for i in np.flatnonzero(sizes >= min_share * sizes.max()):
+    best, best_key = 0, (-1, 0)
+    for i in range(n):
         comp = lab == i + 1
-        shell = outer_shell_2d(comp, spacing_yx, width_mm)
-        key = (float(enclosing[shell].mean()) if shell.any() else 0.0, int(sizes[i]))
+        key = (int(enclosing[outer_shell_2d(comp, spacing_yx, width_mm)].sum()), int(sizes[i]))
         if key > best_key:
             best, best_key = i, key
     return lab == best + 1
