@@ -167,7 +167,7 @@ def test_evaluate_checkpoint_names_patients_missing_from_the_split(checkpoint, p
 
 
 def test_rv_rule_gets_the_input_grids_spacing(monkeypatch) -> None:
-    """The RV rule measures millimetres on the label map's own grid: the input spacing, not the network's."""
+    """The RV and LV rules measure millimetres on the label map's own grid: the input spacing, not the network's."""
     import torch
 
     from cmrseg.data.preprocess import Geometry, PreprocessConfig, Preprocessed
@@ -175,7 +175,7 @@ def test_rv_rule_gets_the_input_grids_spacing(monkeypatch) -> None:
 
     seen = {}
     monkeypatch.setattr(mod, "postprocess_label", lambda raw, **kw: seen.update(kw) or raw)
-    p = mod.Predictor(torch.nn.Identity(), PreprocessConfig(), rv_within_mm=10.0)
+    p = mod.Predictor(torch.nn.Identity(), PreprocessConfig(), rv_within_mm=10.0, lv_enclosed=True)
     # a 2 x 40 x 40 input at 1.5 mm resampled to 20 x 20 px (3 mm) and placed on a 20 px canvas
     pre = Preprocessed(np.zeros((2, 20, 20), np.float32), None, Geometry((40, 40), (20, 20), (0, 0)), (8.0, 3.0, 3.0))
     probs = torch.zeros(2, 4, 20, 20)
@@ -183,3 +183,4 @@ def test_rv_rule_gets_the_input_grids_spacing(monkeypatch) -> None:
     label = p.finish({"probs": probs}, pre).label
     assert label.shape == (2, 40, 40)
     assert seen["rv_within_mm"] == 10.0 and seen["spacing_yx"] == pytest.approx((1.5, 1.5))
+    assert seen["lv_enclosed"] is True
