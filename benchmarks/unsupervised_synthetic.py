@@ -69,7 +69,9 @@ ABLATION = {"MS* only": [MS], "MS* + synthetic": [SYN, MS], "MS* + AI": [MS, AI]
             "synthetic + AI (no MS*)": [SYN, AI], "full": [SYN, MS, AI],
             "MS* (warm start + enclosure)": [WARM, MS_ENCL],
             # L_AI at a tenth of its weight: declared after "full" (gamma 1) fell below "MS* + synthetic"
-            "full (gamma 0.1)": [SYN, MS, {**AI, "weight": 0.1}]}
+            "full (gamma 0.1)": [SYN, MS, {**AI, "weight": 0.1}],
+            # synthetic pairs alone: separates what MS* adds from what L_AI takes away in "synthetic + AI (no MS*)"
+            "synthetic only": [SYN]}
 RUN_KEYS = {"full (gamma 0.1)": "full_gamma0.1"}  # run-name keys where the default rule (text before " (") collides
 
 
