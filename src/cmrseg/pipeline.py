@@ -126,13 +126,13 @@ def evaluate_checkpoint(checkpoint: str | Path, data: str | Path, out_dir: str |
                                           rv_within_mm=rv_within_mm, lv_enclosed=lv_enclosed)
     rules = ([f"RV > {rv_within_mm:g} mm from LV+Myo dropped"] if rv_within_mm is not None else []) + (
         ["LV = component most enclosed by Myo"] if lv_enclosed else [])
-    rv_rule = f" ({'; '.join(rules)})" if rules and postprocess else ""
+    rules_text = f" ({'; '.join(rules)})" if rules and postprocess else ""
     protocol = (f"checkpoint {checkpoint} evaluated on every labelled case of {data}"
                 f"{'' if split is None else f' split {split}'}"
                 f"{'' if patients is None else f' patients {sorted(patients)}'} ({len(refs)} volumes; no "
                 f"training on them); metrics: 3D Dice, HD95 and ASSD in mm on the original voxel grid"
                 f"{' after post-processing' if postprocess else ', no post-processing'}"
-                f"{rv_rule}"
+                f"{rules_text}"
                 f"{', dense-CRF refined' if crf else ''}; {EMPTY_POLICY}")
     result, _ = score_references(refs, predictor, Path(out_dir), protocol, progress, max_figures)
     return result
