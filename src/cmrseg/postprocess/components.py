@@ -27,9 +27,17 @@ from scipy import ndimage
 from cmrseg.labels import LV, MYO, RV
 
 
+_CONN_26 = np.ones((3, 3, 3), bool)
+
+
+def components(mask: np.ndarray) -> tuple[np.ndarray, int]:
+    """26-connected 3D components of a boolean mask: ``(labels, count)`` (anisotropy does not matter here)."""
+    return ndimage.label(mask, structure=_CONN_26)
+
+
 def largest_component(mask: np.ndarray) -> np.ndarray:
-    """Keep the largest 26-connected component of a 3D boolean mask (anisotropy does not matter here)."""
-    lab, n = ndimage.label(mask, structure=np.ones((3, 3, 3), bool))
+    """Keep the largest 26-connected component of a 3D boolean mask."""
+    lab, n = components(mask)
     if n <= 1:
         return mask
     sizes = np.bincount(lab.ravel())[1:]
@@ -45,7 +53,7 @@ def near_anchor_components(mask: np.ndarray, anchor: np.ndarray, spacing_yx: tup
     near = np.zeros_like(mask)
     for z in np.flatnonzero(anchor.reshape(anchor.shape[0], -1).any(1)):
         near[z] = ndimage.distance_transform_edt(~anchor[z], sampling=spacing_yx) <= within_mm
-    lab, _ = ndimage.label(mask, structure=np.ones((3, 3, 3), bool))
+    lab, _ = components(mask)
     keep = np.unique(lab[near & mask])
     return np.isin(lab, keep[keep > 0])
 
@@ -54,11 +62,18 @@ ENCLOSURE_SHELL_MM = 3.0
 
 
 def outer_shell_2d(mask: np.ndarray, spacing_yx: tuple[float, float], width_mm: float) -> np.ndarray:
-    """Voxels outside ``mask`` within ``width_mm`` of it in the same slice (in-plane distance in mm)."""
+    """Voxels outside ``mask`` within ``width_mm`` of it in the same slice (in-plane distance in mm).
+
+    The distance transform runs on each slice's bounding box of ``mask`` grown by the shell width only (every
+    shell voxel lies there), not on the whole slice: the LV rule calls this once per candidate component."""
     shell = np.zeros_like(mask)
+    pad = [int(np.ceil(width_mm / s)) + 1 for s in spacing_yx]
     for z in np.flatnonzero(mask.reshape(mask.shape[0], -1).any(1)):
-        d = ndimage.distance_transform_edt(~mask[z], sampling=spacing_yx)
-        shell[z] = (d > 0) & (d <= width_mm)
+        ys, xs = np.nonzero(mask[z])
+        box = tuple(slice(max(0, lo - p), hi + p + 1) for lo, hi, p in ((ys.min(), ys.max(), pad[0]),
+                                                                          (xs.min(), xs.max(), pad[1])))
+        d = ndimage.distance_transform_edt(~mask[z][box], sampling=spacing_yx)
+        shell[z][box] = (d > 0) & (d <= width_mm)
     return shell
 
 
@@ -66,7 +81,7 @@ def most_enclosed_component(mask: np.ndarray, enclosing: np.ndarray, spacing_yx:
                             width_mm: float = ENCLOSURE_SHELL_MM) -> np.ndarray:
     """The 3D component (26-connected) of ``mask`` with the most ``enclosing`` voxels in its in-plane outer shell
     (``width_mm`` wide); ties (e.g. no ``enclosing`` anywhere): the larger."""
-    lab, n = ndimage.label(mask, structure=np.ones((3, 3, 3), bool))
+    lab, n = components(mask)
     if n <= 1:
         return mask
     sizes = np.bincount(lab.ravel())[1:]
@@ -81,7 +96,7 @@ def most_enclosed_component(mask: np.ndarray, enclosing: np.ndarray, spacing_yx:
 
 def most_overlapping_component(mask: np.ndarray, region: np.ndarray) -> np.ndarray:
     """The 3D component (26-connected) of ``mask`` with the most voxels in ``region``; the largest if none has."""
-    lab, n = ndimage.label(mask, structure=np.ones((3, 3, 3), bool))
+    lab, n = components(mask)
     if n <= 1:
         return mask
     hits = np.bincount(lab[region & mask], minlength=n + 1)[1:]
