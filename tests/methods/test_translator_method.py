@@ -98,9 +98,9 @@ def test_synthetic_pair_stream_translates_label_maps(translator_run: Path, phant
     again.rng.bit_generator.state = state
     real = next(again)
     assert torch.equal(real["label"], a["label"]) and not torch.allclose(real["image"], a["image"])
-    style = torch.from_numpy(again.rng.standard_normal((4, stream.translator.style_dim)).astype("float32"))
+    style = torch.from_numpy(again.rng.standard_normal((4, stream.painter.translator.style_dim)).astype("float32"))
     with torch.no_grad():
-        want = stream.translator.translate(one_hot(real["label"], 4), style)
+        want = stream.painter.translator.translate(one_hot(real["label"], 4), style)
     assert torch.allclose(a["image"], want, atol=1e-6)  # I_syn = translate(label map, its own random style)
 
 

@@ -26,11 +26,27 @@ class ExtraLabelsConfig(_Strict):
 
 
 class SyntheticConfig(_Strict):
-    """A data stream of synthetic (image, label) pairs: label maps of a pool translated by a frozen translator."""
+    """A data stream of synthetic (image, label) pairs: label maps of a pool painted by a frozen translator
+    (``source: translator``) or by domain randomisation (``source: random_contrast``)."""
 
-    translator: str = Field(..., description="checkpoint of a trained 'label2image' model")
-    pool: str = Field("labelled", description="whose label maps are translated: labelled | unlabelled | train "
+    source: Literal["translator", "random_contrast"] = "translator"
+    translator: str | None = Field(None, description="checkpoint of a trained 'label2image' model (source: "
+                                   "translator)")
+    params: dict[str, Any] = Field(default_factory=dict, description="source random_contrast: ranges of its "
+                                   "draws (cmrseg.data.random_contrast.RandomContrastConfig)")
+    pool: str = Field("labelled", description="whose label maps are painted: labelled | unlabelled | train "
                       "(their images are never read)")
+
+    @model_validator(mode="after")
+    def _source_needs(self) -> "SyntheticConfig":
+        if self.source == "translator" and not self.translator:
+            raise ValueError("a synthetic stream with source 'translator' needs translator: <label2image checkpoint>")
+        if self.source == "translator" and self.params:
+            raise ValueError("params are for source 'random_contrast'; a translator stream takes none")
+        if self.source == "random_contrast" and self.translator:
+            raise ValueError("source 'random_contrast' paints without a translator: remove translator, or set "
+                             "source: translator")
+        return self
 
 
 class DataConfig(_Strict):

@@ -1,7 +1,8 @@
 """Segmentation without paired labels (issue 4): synthetic supervision + Mumford-Shah + augmentation invariance.
 
 ``synthetic-unsupervised`` = alpha x Dice on (I_syn, label) pairs of the ``synthetic`` stream (label maps
-translated by a frozen translator, :mod:`cmrseg.data.synthetic_pairs`; declare it under ``data.synthetic``)
+translated by a frozen translator or domain-randomised, :mod:`cmrseg.data.synthetic_pairs`; declare it under
+``data.synthetic``)
 + beta x nested MS* with bias field, inclusion and TV (``ms_nested``) on the real ``unlabelled`` images
 + gamma x L_AI (``augmentation_invariance``) on the same real images. No term reads a real image's label.
 Needs a nested U-Net with a bias head (``model.params: {output: nested, bias_head: true}``). Defaults alpha 1,
@@ -29,7 +30,8 @@ class SyntheticUnsupervised(Method):
         # the earliest hook that sees the whole config: fail before preprocessing, not at the first step
         if name == "synthetic" and name not in cfg.data.synthetic:
             raise ConfigError("method 'synthetic-unsupervised' reads the stream 'synthetic': declare it as "
-                              "data.synthetic: {synthetic: {translator: <label2image checkpoint>, pool: labelled}}")
+                              "data.synthetic: {synthetic: {translator: <label2image checkpoint>, pool: labelled}} "
+                              "or {synthetic: {source: random_contrast, pool: labelled}}")
         if any(t.loss == "ms_nested" for t in self.terms) and cfg.model.params.get("output") != "nested":
             raise ConfigError("method 'synthetic-unsupervised' has an ms_nested term: set model.params.output: nested")
         return None

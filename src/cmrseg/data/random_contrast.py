@@ -1,0 +1,166 @@
+"""Domain-randomised images from label maps: a learning-free source of synthetic (image, label) pairs.
+
+After SynthSeg (Billot et al., Medical Image Analysis 86, 2023): every structure of a label map gets a random
+mean intensity and texture, the image is blurred, bias-modulated, gamma-distorted and noised with random
+strengths, so that a segmenter trained on the pairs cannot rely on any one contrast and must learn shape.
+Cardiac label maps hold only the heart (LV, myocardium, RV) on one background class, and a heart on a flat
+field teaches a segmenter to call any bright blob "LV" (benchmarks/RESULTS.md, issue 4). So the background is
+split into random smooth regions (argmax of upsampled coarse noise, like the organs of a chest) and random
+ellipses ("distractors": vessels, stomach, fat) are painted on it, each with its own random intensity.
+
+One cardiac prior is kept by default (``blood_brighter``): both blood pools are brighter than the myocardium by
+at least ``min_contrast`` (of the [0, 1] intensity range before distortion), as in cine bSSFP and in LGE outside
+scar. The output is normalised like real preprocessed images (percentile clip, z-score over the valid pixels).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from cmrseg.labels import LV, MYO, RV
+
+Range = tuple[float, float]
+
+
+class RandomContrastConfig(BaseModel):
+    """Ranges of the random draws (each drawn uniformly from ``(low, high)``, per image unless noted)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    background_regions: tuple[int, int] = Field((3, 8), description="smooth background regions (per batch)")
+    background_grid: tuple[int, int] = Field((3, 10), description="side of the coarse noise grid (per batch): "
+                                             "smaller = larger regions")
+    distractors: int = Field(6, ge=0, description="ellipses painted on the background, each present with p 0.5")
+    distractor_radius_px: Range = (3.0, 20.0)
+    blood_brighter: bool = Field(True, description="LV and RV blood brighter than myocardium (else any contrast)")
+    min_contrast: float = Field(0.2, ge=0.0, le=0.5, description="blood - myocardium mean, at least (blood_brighter)")
+    class_std: Range = Field((0.0, 0.08), description="texture: std of each class's intensities")
+    downsample: Range = Field((1.0, 2.0), description="resolution loss factor (down, then up again; per batch)")
+    blur_sigma_px: Range = Field((0.3, 1.2), description="Gaussian blur (per batch)")
+    bias_std: float = Field(0.3, ge=0.0, description="log-std of a smooth multiplicative bias field (4 x 4 grid)")
+    gamma_log_std: float = Field(0.25, ge=0.0, description="std of log(gamma) of the gamma distortion")
+    noise_std: Range = Field((0.0, 0.05), description="additive Gaussian noise (fraction of the [0, 1] range)")
+    clip_percentiles: Range = (0.5, 99.5)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "RandomContrastConfig":
+        for name in ("background_regions", "background_grid", "distractor_radius_px", "class_std", "downsample",
+                     "blur_sigma_px", "noise_std", "clip_percentiles"):
+            lo, hi = getattr(self, name)
+            if lo > hi or lo < 0:
+                raise ValueError(f"random_contrast.{name} must be (low, high) with 0 <= low <= high, not {(lo, hi)}")
+        if self.background_regions[0] < 1 or self.background_grid[0] < 2 or self.downsample[0] < 1:
+            raise ValueError("random_contrast: background_regions >= 1, background_grid >= 2 and downsample >= 1")
+        return self
+
+
+def _uniform(rng: np.random.Generator, r: Range, size: int | tuple[int, ...] | None = None) -> np.ndarray:
+    return rng.uniform(r[0], r[1], size)
+
+
+def _smooth(coarse: np.ndarray, size: int) -> torch.Tensor:
+    return F.interpolate(torch.from_numpy(coarse.astype(np.float32)), size=(size, size), mode="bicubic",
+                         align_corners=False)
+
+
+def _class_map(label: torch.Tensor, rng: np.random.Generator, cfg: RandomContrastConfig) -> tuple[torch.Tensor, int]:
+    """Heart classes 1-3 as labelled; background split into smooth regions and ellipses (ids from 4 on)."""
+    b, p, _ = label.shape
+    n_regions = int(rng.integers(cfg.background_regions[0], cfg.background_regions[1] + 1))
+    grid = int(rng.integers(cfg.background_grid[0], cfg.background_grid[1] + 1))
+    region = _smooth(rng.standard_normal((b, n_regions, grid, grid)), p).argmax(1)  # (B, P, P)
+    cls = torch.where(label > 0, label, region + 4)
+    m = cfg.distractors
+    if m:
+        yy, xx = torch.meshgrid(torch.arange(p, dtype=torch.float32), torch.arange(p, dtype=torch.float32),
+                                indexing="ij")
+        cy, cx = (torch.from_numpy(rng.uniform(0, p, (2, b, m, 1, 1)).astype(np.float32)))
+        ry, rx = torch.from_numpy(_uniform(rng, cfg.distractor_radius_px, (2, b, m, 1, 1)).astype(np.float32))
+        theta = torch.from_numpy(rng.uniform(0, math.pi, (b, m, 1, 1)).astype(np.float32))
+        on = torch.from_numpy(rng.random((b, m)) < 0.5)
+        dy, dx = yy - cy, xx - cx
+        u = dy * torch.cos(theta) + dx * torch.sin(theta)
+        v = -dy * torch.sin(theta) + dx * torch.cos(theta)
+        inside = ((u / ry) ** 2 + (v / rx) ** 2 <= 1.0) & on[..., None, None] & (label == 0)[:, None]
+        for k in range(m):  # later ellipses over earlier ones; never over the heart
+            cls = torch.where(inside[:, k], torch.full_like(cls, 4 + n_regions + k), cls)
+    return cls, 4 + n_regions + m
+
+
+def _class_means(b: int, n_classes: int, rng: np.random.Generator, cfg: RandomContrastConfig) -> np.ndarray:
+    mu = rng.random((b, n_classes))
+    if cfg.blood_brighter:
+        c = cfg.min_contrast
+        myo = rng.uniform(0.0, 1.0 - c, b)
+        mu[:, MYO] = myo
+        for blood in (LV, RV):
+            mu[:, blood] = rng.uniform(myo + c, 1.0)
+    return mu
+
+
+def _blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
+    if sigma <= 0:
+        return x
+    r = max(1, int(math.ceil(3 * sigma)))
+    k = torch.exp(-0.5 * (torch.arange(-r, r + 1, dtype=x.dtype) / sigma) ** 2)
+    k = k / k.sum()
+    x = F.conv2d(F.pad(x, (r, r, 0, 0), mode="reflect"), k.view(1, 1, 1, -1))
+    return F.conv2d(F.pad(x, (0, 0, r, r), mode="reflect"), k.view(1, 1, -1, 1))
+
+
+def _normalise(x: torch.Tensor, valid: torch.Tensor, percentiles: Range) -> torch.Tensor:
+    """Per image: clip to the percentiles of its valid pixels, z-score over them; padding (valid 0) -> 0, as
+    :func:`cmrseg.data.preprocess.normalise_intensity` and the zero canvas of real images."""
+    out = torch.zeros_like(x)
+    for i in range(x.shape[0]):
+        m = valid[i, 0] > 0
+        if not m.any():
+            continue
+        v = x[i, 0][m]
+        lo, hi = torch.quantile(v, torch.tensor([percentiles[0] / 100, percentiles[1] / 100], dtype=v.dtype))
+        img = x[i, 0].clamp(lo, hi)
+        vals = img[m]
+        std = vals.std()
+        out[i, 0] = torch.where(m, (img - vals.mean()) / (std if std > 1e-8 else 1.0), 0.0)
+    return out
+
+
+def random_contrast_images(label: torch.Tensor, valid: torch.Tensor, rng: np.random.Generator,
+                           cfg: RandomContrastConfig | None = None) -> torch.Tensor:
+    """``(B, 1, P, P)`` random-contrast images of label maps ``(B, P, P)`` (0 BG, 1 RV, 2 Myo, 3 LV).
+
+    Args:
+        label: integer label maps; their pixels keep their class (only the background is subdivided).
+        valid: ``(B, 1, P, P)`` 1 where the crop holds image data; the rest stays 0 after normalisation.
+        rng: every random draw comes from it (a stream's RNG, so resumed training draws the same images).
+        cfg: ranges of the draws (defaults: :class:`RandomContrastConfig`).
+    """
+    cfg = cfg or RandomContrastConfig()
+    if label.ndim != 3 or valid.shape != (label.shape[0], 1, *label.shape[1:]):
+        raise ValueError(f"random_contrast_images needs labels (B, P, P) and valid (B, 1, P, P), got "
+                         f"{tuple(label.shape)} and {tuple(valid.shape)}")
+    b, p, _ = label.shape
+    cls, n_classes = _class_map(label.long(), rng, cfg)
+    mu = torch.from_numpy(_class_means(b, n_classes, rng, cfg).astype(np.float32))
+    sd = torch.from_numpy(_uniform(rng, cfg.class_std, (b, n_classes)).astype(np.float32))
+    flat = cls.view(b, -1)
+    x = (mu.gather(1, flat) + sd.gather(1, flat) * torch.from_numpy(
+        rng.standard_normal((b, p * p)).astype(np.float32))).view(b, 1, p, p)
+    factor = float(_uniform(rng, cfg.downsample))
+    if factor > 1.0:
+        small = max(2, int(round(p / factor)))
+        x = F.interpolate(F.interpolate(x, size=(small, small), mode="bilinear", align_corners=False, antialias=True),
+                          size=(p, p), mode="bilinear", align_corners=False)
+    x = _blur(x, float(_uniform(rng, cfg.blur_sigma_px)))
+    x = x * torch.exp(_smooth(rng.standard_normal((b, 1, 4, 4)) * cfg.bias_std, p))
+    lo, hi = x.amin((1, 2, 3), keepdim=True), x.amax((1, 2, 3), keepdim=True)
+    x = ((x - lo) / (hi - lo).clamp_min(1e-6)).clamp(0, 1)
+    x = x ** torch.from_numpy(np.exp(rng.normal(0.0, cfg.gamma_log_std, (b, 1, 1, 1))).astype(np.float32))
+    x = x + torch.from_numpy((_uniform(rng, cfg.noise_std, (b, 1, 1, 1))
+                              * rng.standard_normal((b, 1, p, p))).astype(np.float32))
+    return _normalise(x, valid, cfg.clip_percentiles)
