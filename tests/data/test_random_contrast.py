@@ -143,3 +143,21 @@ def test_segmenter_trains_on_random_contrast_pairs_end_to_end(phantom_root: Path
     hist = pd.read_csv(train(load_config(None, _random_stream(phantom_root, tmp_path, "seg"))) / "history.csv")
     for col in ("loss/dice_ce@synthetic", "loss/ms_nested@unlabelled", "loss/total", "val/dice_mean"):
         assert torch.isfinite(torch.tensor(hist[col].values)).all(), col
+
+
+def test_tied_blood_and_papillary_muscles() -> None:
+    lab = heart_maps(16)
+    valid = torch.ones(16, 1, *lab.shape[1:])
+    cfg = FLAT.model_copy(update={"blood_jitter": 0.05, "papillary": 6})
+    x = random_contrast_images(lab, valid, np.random.default_rng(2), cfg)
+    with_muscle = 0
+    for i in range(16):
+        lv, myo, rv = (x[i, 0][lab[i] == c] for c in (LV, MYO, RV))
+        # scale-free (z-scoring is affine): blood - myocardium >= 0.2 and |RV - LV| <= 0.05 before it
+        assert abs(float(rv.mean() - lv.max())) <= 0.25 * float(lv.max() - myo[0]) + 1e-4
+        levels = torch.unique(lv.round(decimals=4))
+        assert len(levels) <= 2 and float(levels.max()) == pytest.approx(float(lv.max()), abs=1e-3)
+        if len(levels) == 2:  # a muscle: dark as the myocardium, still labelled LV
+            with_muscle += 1
+            assert float(levels.min()) == pytest.approx(float(myo[0]), abs=1e-4)
+    assert with_muscle >= 8  # six candidates at p 0.5: nearly every image has one

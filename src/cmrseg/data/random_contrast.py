@@ -39,6 +39,10 @@ class RandomContrastConfig(BaseModel):
     distractor_radius_px: Range = (3.0, 20.0)
     blood_brighter: bool = Field(True, description="LV and RV blood brighter than myocardium (else any contrast)")
     min_contrast: float = Field(0.2, ge=0.0, le=0.5, description="blood - myocardium mean, at least (blood_brighter)")
+    blood_jitter: float | None = Field(None, ge=0.0, le=1.0, description="RV blood mean = LV blood mean +- this "
+                                       "(both are blood); None = drawn independently")
+    papillary: int = Field(0, ge=0, description="dark discs (myocardial intensity, 1-3 px) inside the LV cavity, "
+                           "each present with p 0.5, labelled LV as in ACDC (papillary muscles and trabeculae)")
     class_std: Range = Field((0.0, 0.08), description="texture: std of each class's intensities")
     downsample: Range = Field((1.0, 2.0), description="resolution loss factor (down, then up again; per batch)")
     blur_sigma_px: Range = Field((0.3, 1.2), description="Gaussian blur (per batch)")
@@ -89,7 +93,20 @@ def _class_map(label: torch.Tensor, rng: np.random.Generator, cfg: RandomContras
         inside = ((u / ry) ** 2 + (v / rx) ** 2 <= 1.0) & on[..., None, None] & (label == 0)[:, None]
         for k in range(m):  # later ellipses over earlier ones; never over the heart
             cls = torch.where(inside[:, k], torch.full_like(cls, 4 + n_regions + k), cls)
-    return cls, 4 + n_regions + m
+    papillary_id = 4 + n_regions + m
+    if cfg.papillary:
+        yy, xx = torch.meshgrid(torch.arange(p), torch.arange(p), indexing="ij")
+        for i in range(b):
+            ys, xs = torch.nonzero(label[i] == LV, as_tuple=True)
+            picks = rng.integers(0, max(1, len(ys)), cfg.papillary)
+            radii = rng.uniform(1.0, 3.0, cfg.papillary)
+            on = rng.random(cfg.papillary) < 0.5
+            if not len(ys):
+                continue
+            for j in np.flatnonzero(on):
+                disc = (yy - ys[picks[j]]) ** 2 + (xx - xs[picks[j]]) ** 2 <= radii[j] ** 2
+                cls[i] = torch.where(disc & (label[i] == LV), papillary_id, cls[i])
+    return cls, papillary_id + int(cfg.papillary > 0)  # no extra class (and no extra draws) without papillary
 
 
 def _class_means(b: int, n_classes: int, rng: np.random.Generator, cfg: RandomContrastConfig) -> np.ndarray:
@@ -100,6 +117,11 @@ def _class_means(b: int, n_classes: int, rng: np.random.Generator, cfg: RandomCo
         mu[:, MYO] = myo
         for blood in (LV, RV):
             mu[:, blood] = rng.uniform(myo + c, 1.0)
+    if cfg.blood_jitter is not None:
+        low = mu[:, MYO] + cfg.min_contrast if cfg.blood_brighter else 0.0
+        mu[:, RV] = np.clip(mu[:, LV] + rng.uniform(-cfg.blood_jitter, cfg.blood_jitter, b), low, 1.0)
+    if cfg.papillary:
+        mu[:, -1] = mu[:, MYO]  # the last class: papillary muscles, as dark as the myocardium
     return mu
 
 
