@@ -80,16 +80,21 @@ ABLATION = {"MS* only": [MS], "MS* + synthetic": [SYN, MS], "MS* + AI": [MS, AI]
 # session 14 after the translator's pairs plateaued at ~0.4 mean Dice over seeds; draw ranges = the module defaults
 RANDOM = {"loss": "dice_ce", "stream": "synthetic", "weight": 1.0, "params": {"ce_weight": 0.0}}
 ABLATION.update({"random contrast only": [RANDOM], "MS* + random contrast": [RANDOM, MS],
-                 "full, random contrast": [RANDOM, MS, AI]})
+                 "random contrast + AI (no MS*)": [RANDOM, AI], "full, random contrast": [RANDOM, MS, AI]})
 RANDOM_SOURCE = ["data.synthetic.synthetic.translator=null", "data.synthetic.synthetic.source=random_contrast"]
-SOURCE = {name: RANDOM_SOURCE for name in ("random contrast only", "MS* + random contrast", "full, random contrast")}
+SOURCE = {name: RANDOM_SOURCE for name in ("random contrast only", "MS* + random contrast",
+                                           "random contrast + AI (no MS*)", "full, random contrast")}
 # two anatomical priors of the painter, declared before their runs (values from anatomy, not tried on any data):
 # both blood pools alike (RV mean within 0.05 of the LV's) / up to 4 papillary discs (1-3 px) inside the LV
-ANATOMY = {"random contrast only, tied blood": "{blood_jitter: 0.05}", "random contrast only, papillary": "{papillary: 4}"}
+ANATOMY = {"random contrast only, tied blood": "{blood_jitter: 0.05}",
+           "random contrast only, papillary": "{papillary: 4}"}
 ABLATION.update({name: [RANDOM] for name in ANATOMY})
-SOURCE.update({name: [*RANDOM_SOURCE, f"data.synthetic.synthetic.params={params}"] for name, params in ANATOMY.items()})
+SOURCE.update({name: [*RANDOM_SOURCE, f"data.synthetic.synthetic.params={params}"]
+               for name, params in ANATOMY.items()})
+# run-name keys where the default rule (text before " (") collides
 RUN_KEYS = {"full (gamma 0.1)": "full_gamma0.1", "full, random contrast": "full_random_contrast",
-            "random contrast only, tied blood": "rc_tied_blood", "random contrast only, papillary": "rc_papillary"}  # run-name keys where the default rule (text before " (") collides
+            "random contrast + AI (no MS*)": "random_contrast_ai", "random contrast only, tied blood": "rc_tied_blood",
+            "random contrast only, papillary": "rc_papillary"}
 
 
 def flow(obj: object) -> str:

@@ -7,6 +7,7 @@ with ``--data PATH`` (any supported layout) the very same job runs on real data.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -89,8 +90,8 @@ def evaluate_run(run_dir: Path, cfg: Config, checkpoint: str = "best.pt", max_fi
     return {**result.summary, **result.extra, "viewers": viewers}
 
 
-def evaluate_checkpoint(checkpoint: str | Path, data: str | Path, out_dir: str | Path, split: str | None = None,
-                        layout: str | None = None, threads: int = 1, postprocess: bool = True, crf: bool = False,
+def evaluate_checkpoint(checkpoint: str | Path | Sequence[str | Path], data: str | Path, out_dir: str | Path,
+                        split: str | None = None, layout: str | None = None, threads: int = 1, postprocess: bool = True, crf: bool = False,
                         progress: bool = True, max_figures: int = 6, device: str = "cpu",
                         rv_within_mm: float | None = None, patients: list[str] | None = None,
                         lv_enclosed: bool = False) -> "EvaluationResult":
@@ -99,7 +100,9 @@ def evaluate_checkpoint(checkpoint: str | Path, data: str | Path, out_dir: str |
     ``data`` is any supported layout (ACDC, MS-CMRSeg ``mscmr_lge`` with ``split="val"``, nnU-Net raw, ...);
     its own label codes are mapped by its reader, so no conversion is needed. ``split`` keeps only the cases
     the layout puts in that split (``train`` / ``val`` / ``test``); ``patients`` then keeps only those patient
-    ids (e.g. held-out training patients used to select a hyper-parameter). Outputs as :func:`score_references`.
+    ids (e.g. held-out training patients used to select a hyper-parameter). Several checkpoints: the mean of
+    their probabilities (an ensemble, :class:`~cmrseg.models.ensemble.ProbabilityEnsemble`). Outputs as
+    :func:`score_references`.
     """
     from cmrseg.io import load_dataset
     from cmrseg.postprocess.crf import CRFConfig
@@ -127,7 +130,10 @@ def evaluate_checkpoint(checkpoint: str | Path, data: str | Path, out_dir: str |
     rules = ([f"RV > {rv_within_mm:g} mm from LV+Myo dropped"] if rv_within_mm is not None else []) + (
         ["LV = component most enclosed by Myo"] if lv_enclosed else [])
     rules_text = f" ({'; '.join(rules)})" if rules and postprocess else ""
-    protocol = (f"checkpoint {checkpoint} evaluated on every labelled case of {data}"
+    members = list(checkpoint) if isinstance(checkpoint, (list, tuple)) else [checkpoint]
+    what = (f"checkpoint {members[0]}" if len(members) == 1 else
+            f"ensemble (mean probabilities) of {len(members)} checkpoints {[str(m) for m in members]}")
+    protocol = (f"{what} evaluated on every labelled case of {data}"
                 f"{'' if split is None else f' split {split}'}"
                 f"{'' if patients is None else f' patients {sorted(patients)}'} ({len(refs)} volumes; no "
                 f"training on them); metrics: 3D Dice, HD95 and ASSD in mm on the original voxel grid"

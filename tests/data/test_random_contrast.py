@@ -66,7 +66,8 @@ def test_blood_is_brighter_than_myocardium_by_the_margin_unless_switched_off() -
         assert means[LV] - means[MYO] >= 0.2 * span - 1e-4 and means[RV] - means[MYO] >= 0.2 * span - 1e-4
         bg_std.append(float(x[i, 0][lab[i] == 0].std()))
     assert min(bg_std) > 0  # the background is split into several regions, never one flat field
-    free = random_contrast_images(lab, valid, np.random.default_rng(0), FLAT.model_copy(update={"blood_brighter": False}))
+    free = random_contrast_images(lab, valid, np.random.default_rng(0),
+                                  FLAT.model_copy(update={"blood_brighter": False}))
     darker = [float(free[i, 0][lab[i] == LV].mean()) < float(free[i, 0][lab[i] == MYO].mean()) for i in range(32)]
     assert 4 <= sum(darker) <= 28  # any contrast: roughly half the images have a dark LV
 

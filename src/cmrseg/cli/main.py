@@ -54,7 +54,8 @@ def train(
 def predict(
     input: Path = typer.Argument(..., help="NIfTI file, folder of NIfTI files / dataset, or DICOM series folder"),
     output: Path = typer.Option(..., "-o", "--output", help="output file (single input) or folder"),
-    checkpoint: Path = typer.Option(..., "-c", "--checkpoint", help="checkpoint (runs/<name>/checkpoints/best.pt)"),
+    checkpoint: list[Path] = typer.Option(..., "-c", "--checkpoint", help="checkpoint (runs/<name>/checkpoints/"
+                                          "best.pt); repeat for an ensemble (mean probabilities)"),
     no_postprocess: bool = typer.Option(False, help="skip largest-component / hole filling"),
     save_bias: bool = typer.Option(False, help="also write the estimated bias field (bias-field models)"),
     crf: bool = typer.Option(False, help="refine probabilities with a dense CRF (Bai et al. 2017 parameters, "
@@ -123,8 +124,9 @@ def cohort(
 def evaluate(
     pred: Optional[Path] = typer.Option(None, help="folder of predicted label maps"),
     gt: Optional[Path] = typer.Option(None, help="folder of ground-truth label maps (searched recursively)"),
-    checkpoint: Optional[Path] = typer.Option(None, "-c", "--checkpoint",
-                                              help="instead of --pred/--gt: predict --data with this checkpoint"),
+    checkpoint: Optional[list[Path]] = typer.Option(None, "-c", "--checkpoint",
+                                                    help="instead of --pred/--gt: predict --data with this checkpoint "
+                                                    "(repeat for an ensemble: mean probabilities)"),
     data: Optional[Path] = typer.Option(None, help="with --checkpoint: any supported dataset layout with labels "
                                         "(e.g. ../shared/data/mscmr_lge); its reader maps the label codes"),
     split: Optional[str] = typer.Option(None, help="with --checkpoint: only cases of this split (train/val/test)"),
@@ -150,6 +152,7 @@ def evaluate(
     from cmrseg.metrics import evaluate_folders
     from cmrseg.metrics.tables import render_table
 
+    checkpoint = checkpoint or None  # typer gives [] when the option is absent
     by_folders, by_checkpoint = pred is not None or gt is not None, checkpoint is not None or data is not None
     if by_folders == by_checkpoint or (by_folders and (pred is None or gt is None)) or (
             by_checkpoint and (checkpoint is None or data is None or out is None)):

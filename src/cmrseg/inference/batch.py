@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from tqdm.auto import tqdm
@@ -45,7 +46,7 @@ def output_path(src: Path, output: Path, single: bool) -> Path:
     return output / f"{stem}.nii.gz"
 
 
-def predict_paths(input: str | Path, output: str | Path, checkpoint: str | Path,
+def predict_paths(input: str | Path, output: str | Path, checkpoint: str | Path | Sequence[str | Path],
                   postprocess: bool = True, save_bias: bool = False,
                   crf: CRFConfig | None = None, device: str = "cpu",
                   rv_within_mm: float | None = None,
@@ -53,7 +54,8 @@ def predict_paths(input: str | Path, output: str | Path, checkpoint: str | Path,
     """Predict every input; returns ``(written files, [(input, error message), ...])``.
 
     ``crf``: refine the probabilities with a dense CRF (:mod:`cmrseg.postprocess.crf`) before post-processing;
-    ``rv_within_mm``, ``lv_enclosed``: see :mod:`cmrseg.postprocess.components`.
+    ``rv_within_mm``, ``lv_enclosed``: see :mod:`cmrseg.postprocess.components`. Several checkpoints: their
+    ensemble (mean probabilities).
     """
     input, output = Path(input), Path(output)
     srcs = list_inputs(input)

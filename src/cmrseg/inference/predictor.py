@@ -18,6 +18,7 @@ from cmrseg.data.case import Case
 from cmrseg.data.preprocess import Preprocessed, PreprocessConfig, preprocess, restore_map, restore_probabilities
 from cmrseg.device import resolve_device
 from cmrseg.engine.checkpoint import load_checkpoint, model_from_checkpoint
+from cmrseg.errors import InputError
 from cmrseg.inference.forward import predict_outputs
 from cmrseg.postprocess import postprocess_label
 from cmrseg.postprocess.crf import CRFConfig, crf_refine
@@ -65,8 +66,23 @@ class Predictor:
         self.timings: dict[str, list[float]] = defaultdict(list)
 
     @classmethod
-    def from_checkpoint(cls, path: str | Path | dict, **kw) -> "Predictor":  # type: ignore[no-untyped-def]
-        """``path``: a checkpoint file, or a checkpoint dict already loaded (e.g. shipped to remote workers)."""
+    def from_checkpoint(cls, path: str | Path | dict | Sequence[str | Path],
+                        **kw) -> "Predictor":  # type: ignore[no-untyped-def]
+        """``path``: a checkpoint file, a checkpoint dict already loaded (e.g. shipped to remote workers), or
+        several checkpoint files: their mean probabilities (:class:`~cmrseg.models.ensemble.ProbabilityEnsemble`),
+        which needs every member to preprocess alike."""
+        if isinstance(path, (list, tuple)):
+            if len(path) == 1:
+                return cls.from_checkpoint(path[0], **kw)
+            from cmrseg.models.ensemble import ProbabilityEnsemble
+
+            ckpts = [load_checkpoint(p) for p in path]
+            pres = [PreprocessConfig.model_validate(c["config"]["data"]["preprocess"]) for c in ckpts]
+            for p, pre in zip(path[1:], pres[1:]):
+                if pre != pres[0]:
+                    raise InputError(f"ensemble member preprocesses differently from {path[0]}: {pre} vs {pres[0]}",
+                                     p, "ensemble checkpoints trained with the same data.preprocess settings")
+            return cls(ProbabilityEnsemble([model_from_checkpoint(c) for c in ckpts]), pres[0], **kw)
         ckpt = path if isinstance(path, dict) else load_checkpoint(path)
         pre = PreprocessConfig.model_validate(ckpt["config"]["data"]["preprocess"])
         return cls(model_from_checkpoint(ckpt), pre, **kw)
