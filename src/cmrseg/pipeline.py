@@ -91,8 +91,9 @@ def evaluate_run(run_dir: Path, cfg: Config, checkpoint: str = "best.pt", max_fi
 
 
 def evaluate_checkpoint(checkpoint: str | Path | Sequence[str | Path], data: str | Path, out_dir: str | Path,
-                        split: str | None = None, layout: str | None = None, threads: int = 1, postprocess: bool = True, crf: bool = False,
-                        progress: bool = True, max_figures: int = 6, device: str = "cpu",
+                        split: str | None = None, layout: str | None = None, threads: int = 1,
+                        postprocess: bool = True, crf: bool = False, progress: bool = True, max_figures: int = 6,
+                        device: str = "cpu",
                         rv_within_mm: float | None = None, patients: list[str] | None = None,
                         lv_enclosed: bool = False) -> "EvaluationResult":
     """Evaluate a trained checkpoint on every labelled case of another dataset (e.g. an unseen domain).
