@@ -73,40 +73,56 @@ def _smooth(coarse: np.ndarray, size: int) -> torch.Tensor:
 
 
 def _class_map(label: torch.Tensor, rng: np.random.Generator, cfg: RandomContrastConfig) -> tuple[torch.Tensor, int]:
-    """Heart classes 1-3 as labelled; background split into smooth regions and ellipses (ids from 4 on)."""
+    """Heart classes 1-3 as labelled; background split into smooth regions and ellipses (ids from 4 on);
+    papillary discs inside the LV as the last class. Returns the class map and the number of classes."""
     b, p, _ = label.shape
     n_regions = int(rng.integers(cfg.background_regions[0], cfg.background_regions[1] + 1))
     grid = int(rng.integers(cfg.background_grid[0], cfg.background_grid[1] + 1))
     region = _smooth(rng.standard_normal((b, n_regions, grid, grid)), p).argmax(1)  # (B, P, P)
     cls = torch.where(label > 0, label, region + 4)
+    if cfg.distractors:
+        cls = _paint_ellipses(cls, label, 4 + n_regions, rng, cfg)
+    papillary_id = 4 + n_regions + cfg.distractors
+    if not cfg.papillary:
+        return cls, papillary_id  # no extra class (and no extra draws) without papillary discs
+    return _paint_papillary(cls, label, papillary_id, rng, cfg.papillary), papillary_id + 1
+
+
+def _paint_ellipses(cls: torch.Tensor, label: torch.Tensor, first_id: int, rng: np.random.Generator,
+                    cfg: RandomContrastConfig) -> torch.Tensor:
+    """``cfg.distractors`` random ellipses (classes ``first_id`` on), each present with p 0.5, on background only."""
+    b, p, _ = label.shape
     m = cfg.distractors
-    if m:
-        yy, xx = torch.meshgrid(torch.arange(p, dtype=torch.float32), torch.arange(p, dtype=torch.float32),
-                                indexing="ij")
-        cy, cx = (torch.from_numpy(rng.uniform(0, p, (2, b, m, 1, 1)).astype(np.float32)))
-        ry, rx = torch.from_numpy(_uniform(rng, cfg.distractor_radius_px, (2, b, m, 1, 1)).astype(np.float32))
-        theta = torch.from_numpy(rng.uniform(0, math.pi, (b, m, 1, 1)).astype(np.float32))
-        on = torch.from_numpy(rng.random((b, m)) < 0.5)
-        dy, dx = yy - cy, xx - cx
-        u = dy * torch.cos(theta) + dx * torch.sin(theta)
-        v = -dy * torch.sin(theta) + dx * torch.cos(theta)
-        inside = ((u / ry) ** 2 + (v / rx) ** 2 <= 1.0) & on[..., None, None] & (label == 0)[:, None]
-        for k in range(m):  # later ellipses over earlier ones; never over the heart
-            cls = torch.where(inside[:, k], torch.full_like(cls, 4 + n_regions + k), cls)
-    papillary_id = 4 + n_regions + m
-    if cfg.papillary:
-        yy, xx = torch.meshgrid(torch.arange(p), torch.arange(p), indexing="ij")
-        for i in range(b):
-            ys, xs = torch.nonzero(label[i] == LV, as_tuple=True)
-            picks = rng.integers(0, max(1, len(ys)), cfg.papillary)
-            radii = rng.uniform(1.0, 3.0, cfg.papillary)
-            on = rng.random(cfg.papillary) < 0.5
-            if not len(ys):
-                continue
-            for j in np.flatnonzero(on):
-                disc = (yy - ys[picks[j]]) ** 2 + (xx - xs[picks[j]]) ** 2 <= radii[j] ** 2
-                cls[i] = torch.where(disc & (label[i] == LV), papillary_id, cls[i])
-    return cls, papillary_id + int(cfg.papillary > 0)  # no extra class (and no extra draws) without papillary
+    yy, xx = torch.meshgrid(torch.arange(p, dtype=torch.float32), torch.arange(p, dtype=torch.float32), indexing="ij")
+    cy, cx = torch.from_numpy(rng.uniform(0, p, (2, b, m, 1, 1)).astype(np.float32))
+    ry, rx = torch.from_numpy(_uniform(rng, cfg.distractor_radius_px, (2, b, m, 1, 1)).astype(np.float32))
+    theta = torch.from_numpy(rng.uniform(0, math.pi, (b, m, 1, 1)).astype(np.float32))
+    on = torch.from_numpy(rng.random((b, m)) < 0.5)
+    dy, dx = yy - cy, xx - cx
+    u = dy * torch.cos(theta) + dx * torch.sin(theta)
+    v = -dy * torch.sin(theta) + dx * torch.cos(theta)
+    inside = ((u / ry) ** 2 + (v / rx) ** 2 <= 1.0) & on[..., None, None] & (label == 0)[:, None]
+    for k in range(m):  # later ellipses over earlier ones; never over the heart
+        cls = torch.where(inside[:, k], torch.full_like(cls, first_id + k), cls)
+    return cls
+
+
+def _paint_papillary(cls: torch.Tensor, label: torch.Tensor, class_id: int, rng: np.random.Generator,
+                     n: int) -> torch.Tensor:
+    """Up to ``n`` discs (radius 1-3 px, each present with p 0.5) centred on LV pixels, clipped to the LV."""
+    p = label.shape[-1]
+    yy, xx = torch.meshgrid(torch.arange(p), torch.arange(p), indexing="ij")
+    for i in range(label.shape[0]):
+        ys, xs = torch.nonzero(label[i] == LV, as_tuple=True)
+        picks = rng.integers(0, max(1, len(ys)), n)  # drawn even without an LV: the same draws per image
+        radii = rng.uniform(1.0, 3.0, n)
+        on = rng.random(n) < 0.5
+        if not len(ys):
+            continue
+        for j in np.flatnonzero(on):
+            disc = (yy - ys[picks[j]]) ** 2 + (xx - xs[picks[j]]) ** 2 <= radii[j] ** 2
+            cls[i] = torch.where(disc & (label[i] == LV), class_id, cls[i])
+    return cls
 
 
 def _class_means(b: int, n_classes: int, rng: np.random.Generator, cfg: RandomContrastConfig) -> np.ndarray:
