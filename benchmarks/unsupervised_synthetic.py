@@ -91,10 +91,13 @@ ANATOMY = {"random contrast only, tied blood": "{blood_jitter: 0.05}",
 ABLATION.update({name: [RANDOM] for name in ANATOMY})
 SOURCE.update({name: [*RANDOM_SOURCE, f"data.synthetic.synthetic.params={params}"]
                for name, params in ANATOMY.items()})
+# the full framework (alpha, beta, gamma as in "full") on the painter the selection set chose (papillary discs)
+ABLATION["full, random contrast, papillary"] = [RANDOM, MS, AI]
+SOURCE["full, random contrast, papillary"] = SOURCE["random contrast only, papillary"]
 # run-name keys where the default rule (text before " (") collides
 RUN_KEYS = {"full (gamma 0.1)": "full_gamma0.1", "full, random contrast": "full_random_contrast",
             "random contrast + AI (no MS*)": "random_contrast_ai", "random contrast only, tied blood": "rc_tied_blood",
-            "random contrast only, papillary": "rc_papillary"}
+            "random contrast only, papillary": "rc_papillary", "full, random contrast, papillary": "full_rc_papillary"}
 
 
 def flow(obj: object) -> str:
