@@ -134,9 +134,10 @@ def test_config_errors_name_the_stream_and_the_fix(phantom_root: Path, tmp_path:
     with pytest.raises(ValueError, match="without a translator"):
         load_config(None, tiny_overrides(phantom_root, tmp_path) + [
             "data.synthetic={s: {source: random_contrast, translator: x.pt}}"])
-    cfg = load_config(None, _random_stream(phantom_root, tmp_path, "bad", "{blur_sigma_px: [2, 1]}"))
-    with pytest.raises(ConfigError, match="data.synthetic.synthetic.params"):
-        build_data(cfg, create_method(cfg.method))
+    with pytest.raises(ConfigError, match=r"(?s)synthetic\.synthetic.*params.*blur_sigma_px must be"):
+        load_config(None, _random_stream(phantom_root, tmp_path, "bad", "{blur_sigma_px: [2, 1]}"))
+    with pytest.raises(ConfigError, match=r"(?s)synthetic\.synthetic.*params.*colour: Extra inputs"):
+        load_config(None, _random_stream(phantom_root, tmp_path, "typo", "{colour: 1}"))
 
 
 def test_segmenter_trains_on_random_contrast_pairs_end_to_end(phantom_root: Path, tmp_path: Path,

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from cmrseg.data.preprocess import PreprocessConfig
+from cmrseg.data.random_contrast import RandomContrastConfig
 from cmrseg.models.registry import ModelConfig
 from cmrseg.transforms.intensity import IntensityAugConfig
 from cmrseg.transforms.spatial import SpatialAugConfig
@@ -46,6 +47,12 @@ class SyntheticConfig(_Strict):
         if self.source == "random_contrast" and self.translator:
             raise ValueError("source 'random_contrast' paints without a translator: remove translator, or set "
                              "source: translator")
+        if self.source == "random_contrast":
+            try:  # checked at load time, so a typo fails before any data is read
+                RandomContrastConfig(**self.params)
+            except ValidationError as e:
+                problems = "; ".join(f"{'.'.join(map(str, err['loc'])) or 'params'}: {err['msg']}" for err in e.errors())
+                raise ValueError(f"params (cmrseg.data.random_contrast.RandomContrastConfig): {problems}") from None
         return self
 
 

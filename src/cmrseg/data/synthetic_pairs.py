@@ -105,10 +105,7 @@ def build_synthetic_stream(name: str, cfg: Any, train_refs: dict[str, list], cac
                               "translator")
         painter = TranslatorPainter(translator)
     else:
-        try:
-            painter = RandomContrastPainter(RandomContrastConfig(**syn.params))
-        except ValueError as e:
-            raise ConfigError(f"data.synthetic.{name}.params: {e}") from e
+        painter = RandomContrastPainter(RandomContrastConfig(**syn.params))  # params validated at config load
     vols = [cache.get(r, with_label=True) for r in tqdm(refs, desc=f"preprocess {name}", leave=False,
                                                          disable=not cfg.train.progress)]
     bank = SliceBank(vols, [r.case_id for r in refs])
