@@ -51,7 +51,8 @@ class SyntheticConfig(_Strict):
             try:  # checked at load time, so a typo fails before any data is read
                 RandomContrastConfig(**self.params)
             except ValidationError as e:
-                problems = "; ".join(f"{'.'.join(map(str, err['loc'])) or 'params'}: {err['msg']}" for err in e.errors())
+                problems = "; ".join(f"{'.'.join(map(str, err['loc'])) or 'params'}: {err['msg']}"
+                                     for err in e.errors())
                 raise ValueError(f"params (cmrseg.data.random_contrast.RandomContrastConfig): {problems}") from None
         return self
 
@@ -98,6 +99,10 @@ class MethodConfig(_Strict):
     name: str = "supervised"
     terms: list[TermConfig] | None = Field(None, description="override the method's default loss terms")
     params: dict[str, Any] = Field(default_factory=dict)
+    bn_streams: list[str] | None = Field(
+        None, description="streams whose forwards update the BatchNorm running statistics (e.g. [synthetic]); "
+        "the other streams' forwards normalise with their batch statistics but leave the running ones alone. "
+        "None = every forward updates them")
 
 
 class OptimConfig(_Strict):

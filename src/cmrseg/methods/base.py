@@ -7,13 +7,15 @@ the weighted terms; subclasses override only what differs (e.g. building pseudo-
 from __future__ import annotations
 
 import math
-from typing import Any, Callable
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator
 
 import torch
 import torch.nn as nn
 
 from cmrseg.config.schema import MethodConfig, TermConfig
 from cmrseg.device import module_device
+from cmrseg.errors import ConfigError
 from cmrseg.losses.registry import LossTerm, create_loss
 from cmrseg.models.registry import look_up
 
@@ -53,6 +55,21 @@ def call_loss(loss: LossTerm, outputs: dict[str, torch.Tensor], batch: dict[str,
     return loss(outputs, batch)
 
 
+@contextmanager
+def frozen_bn_statistics(model: nn.Module, frozen: bool = True) -> Iterator[None]:
+    """Within the block, training-mode forwards of ``model`` leave its BatchNorm running statistics unchanged
+    (momentum 0); normalisation still uses each batch's own statistics."""
+    bns = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)] if frozen else []
+    saved = [(m, m.momentum) for m in bns]
+    for m, _ in saved:
+        m.momentum = 0.0
+    try:
+        yield
+    finally:
+        for m, momentum in saved:
+            m.momentum = momentum
+
+
 class Method:
     """Base method: default loss terms, overridable from the config."""
 
@@ -65,6 +82,10 @@ class Method:
         self.terms = list(raw)
         self.losses: list[LossTerm] = [create_loss(t.loss, t.params) for t in self.terms]
         self.params = cfg.params
+        self.bn_streams = None if cfg.bn_streams is None else set(cfg.bn_streams)
+        if self.bn_streams is not None and not self.bn_streams <= self.streams:
+            raise ConfigError(f"method.bn_streams {sorted(self.bn_streams - self.streams)} are not streams of "
+                              f"method '{cfg.name}' (its streams: {sorted(self.streams)})")
 
     @property
     def streams(self) -> set[str]:
@@ -103,16 +124,23 @@ class Method:
         """Hook: validation metrics for model selection; ``None`` = the engine's 3D segmentation Dice."""
         return None
 
+    def _bn_frozen(self, stream: str) -> bool:
+        return self.bn_streams is not None and stream not in self.bn_streams
+
     def training_step(self, model: nn.Module, batches: dict[str, dict[str, torch.Tensor]],
                       iteration: int) -> tuple[torch.Tensor, dict[str, float]]:
-        """Weighted sum of the loss terms; one forward pass per stream."""
-        outputs = {name: model(batch["image"]) for name, batch in batches.items()}
+        """Weighted sum of the loss terms; one forward pass per stream (BN statistics: see ``bn_streams``)."""
+        outputs = {}
+        for name, batch in batches.items():
+            with frozen_bn_statistics(model, self._bn_frozen(name)):
+                outputs[name] = model(batch["image"])
         total = torch.zeros((), device=module_device(model))
         logs: dict[str, float] = {}
         for term, loss in zip(self.terms, self.losses):
             if term.stop is not None and iteration >= term.stop:
                 continue  # switched off for good (e.g. a warm start): not even computed
-            value = call_loss(loss, outputs[term.stream], batches[term.stream], model)
+            with frozen_bn_statistics(model, self._bn_frozen(term.stream)):  # losses that run the model again
+                value = call_loss(loss, outputs[term.stream], batches[term.stream], model)
             w = term.weight * term_scale(term, iteration)
             total = total + w * value
             logs[f"loss/{term.loss}@{term.stream}"] = float(value.detach())

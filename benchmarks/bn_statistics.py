@@ -1,0 +1,73 @@
+"""Diagnose a checkpoint's BatchNorm statistics: engine val Dice as saved, and after re-estimating the running
+statistics from one training stream at a time.
+
+Why: methods that forward several streams separately (synthetic pairs, then real unlabelled images, then their
+augmented copies) train the BN running statistics on a mixture dominated by the last forwards. If a model's val
+Dice recovers when the statistics are re-estimated from the supervised stream alone, its failure on real images
+comes from that mixture rather than from its weights.
+
+    .venv/bin/python benchmarks/bn_statistics.py runs/RUN/checkpoints/last.pt --batches 50
+
+Prints one row per statistics source (saved, and each of the checkpoint's streams): engine val Dice per
+structure and mean (ACDC val of the run's own config; preprocessed grid, no post-processing).
+
+In training mode BN normalises with each batch's own statistics, so the running statistics never change the
+weights: re-estimating them from one stream gives the model that ``method.bn_streams: [that stream]`` would have
+trained, up to the average (here: plain, over ``--batches``; in training: momentum 0.1). ``--save STREAM OUT`` writes
+that model as a checkpoint (its config records ``method.bn_streams``), e.g. for ``cmrseg evaluate``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+
+import torch
+
+from cmrseg.config.schema import Config
+from cmrseg.engine.checkpoint import load_checkpoint, model_from_checkpoint, save_checkpoint
+from cmrseg.engine.trainer import build_data, validate
+from cmrseg.methods.base import create_method
+
+
+@torch.no_grad()
+def restat(model: torch.nn.Module, stream, batches: int) -> torch.nn.Module:
+    """A copy of ``model`` whose BN running statistics are the plain average over ``batches`` batches of ``stream``."""
+    m = copy.deepcopy(model)
+    for mod in m.modules():
+        if isinstance(mod, torch.nn.modules.batchnorm._BatchNorm):
+            mod.reset_running_stats()
+            mod.momentum = None  # cumulative average instead of an exponential one
+    m.train()
+    for _ in range(batches):
+        m(next(stream)["image"])
+    return m.eval()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("checkpoint")
+    ap.add_argument("--batches", type=int, default=50, help="batches per re-estimate")
+    ap.add_argument("--save", nargs=2, metavar=("STREAM", "OUT"), help="write the model re-estimated on STREAM")
+    args = ap.parse_args()
+    torch.manual_seed(0)
+    ckpt = load_checkpoint(args.checkpoint)
+    cfg = Config.model_validate(ckpt["config"])
+    model = model_from_checkpoint(ckpt)
+    data = build_data(cfg, create_method(cfg.method))
+    rows = {"saved": model} | {f"re-estimated on '{n}'": restat(model, s, args.batches) for n, s in data.streams.items()}
+    print(f"{args.checkpoint} (iteration {ckpt.get('iteration')}); engine val Dice, {len(data.val)} volumes")
+    print(f"{'BN statistics':34s} {'LV':>6s} {'Myo':>6s} {'RV':>6s} {'mean':>6s}")
+    for name, m in rows.items():
+        v = validate(m, data.val, 8)
+        print(f"{name:34s} " + " ".join(f"{v[f'val/dice_{k}']:6.3f}" for k in ("LV", "Myo", "RV", "mean")))
+    if args.save:
+        stream, out = args.save
+        config = {**ckpt["config"], "method": {**ckpt["config"]["method"], "bn_streams": [stream]}}
+        save_checkpoint(out, rows[f"re-estimated on '{stream}'"], config, iteration=ckpt.get("iteration"),
+                        bn_statistics=f"re-estimated on '{stream}', {args.batches} batches, from {args.checkpoint}")
+        print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()
