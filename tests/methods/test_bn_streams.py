@@ -10,7 +10,7 @@ import torch
 
 from cmrseg.config.schema import MethodConfig, TermConfig
 from cmrseg.errors import ConfigError
-from cmrseg.methods.base import Method, frozen_bn_statistics
+from cmrseg.methods.base import Method, create_method, frozen_bn_statistics
 from cmrseg.models.unet import UNet2D
 
 TERMS = [TermConfig(loss="dice_ce", stream="pairs"),
@@ -58,3 +58,8 @@ def test_momentum_is_restored_even_after_an_error() -> None:
 def test_unknown_bn_stream_is_refused_with_the_method_streams() -> None:
     with pytest.raises(ConfigError, match=r"bn_streams \['synthetic'\].*its streams: \['pairs', 'real'\]"):
         Method(MethodConfig(terms=TERMS, bn_streams=["synthetic"]))
+
+
+def test_methods_with_their_own_training_step_refuse_bn_streams() -> None:
+    with pytest.raises(ConfigError, match="'label2image' does not support method.bn_streams"):
+        create_method(MethodConfig(name="label2image", bn_streams=["labelled"]))

@@ -76,6 +76,7 @@ class Method:
     name = "base"
     default_terms: tuple[dict[str, Any], ...] = ()
     selection_metric = "val/dice_mean"  # key of the validation dict that picks best.pt (higher is better)
+    honours_bn_streams = True  # False where training_step is replaced without the bn_streams handling
 
     def __init__(self, cfg: MethodConfig) -> None:
         raw = cfg.terms if cfg.terms is not None else [TermConfig(**t) for t in self.default_terms]
@@ -83,6 +84,8 @@ class Method:
         self.losses: list[LossTerm] = [create_loss(t.loss, t.params) for t in self.terms]
         self.params = cfg.params
         self.bn_streams = None if cfg.bn_streams is None else set(cfg.bn_streams)
+        if self.bn_streams is not None and not self.honours_bn_streams:
+            raise ConfigError(f"method '{cfg.name}' does not support method.bn_streams: remove it")
         if self.bn_streams is not None and not self.bn_streams <= self.streams:
             raise ConfigError(f"method.bn_streams {sorted(self.bn_streams - self.streams)} are not streams of "
                               f"method '{cfg.name}' (its streams: {sorted(self.streams)})")

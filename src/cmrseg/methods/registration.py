@@ -43,6 +43,7 @@ class Registration(Method):
                      {"loss": "reg_grad", "stream": "pairs", "weight": 1.0},
                      {"loss": "reg_dice", "stream": "pairs", "weight": 1.0})
     selection_metric = "val/prop_dice_mean"
+    honours_bn_streams = False  # its own training_step, without method.bn_streams
 
     def __init__(self, cfg: Any) -> None:
         super().__init__(cfg)

@@ -50,6 +50,7 @@ class Label2ImageTraining(Method):
         {"loss": "position_class", "stream": "labelled", "weight": 1.0, "start": WARMUP},
     )
     selection_metric = "val/cycle_dice_mean"
+    honours_bn_streams = False  # its own training_step, without method.bn_streams
 
     def __init__(self, cfg: MethodConfig) -> None:
         super().__init__(cfg)
