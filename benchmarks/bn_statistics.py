@@ -27,17 +27,17 @@ import torch
 from cmrseg.config.schema import Config
 from cmrseg.engine.checkpoint import load_checkpoint, model_from_checkpoint, save_checkpoint
 from cmrseg.engine.trainer import build_data, validate
-from cmrseg.methods.base import create_method
+from cmrseg.methods.base import batchnorm_layers, create_method
+from common import STRUCTS
 
 
 @torch.no_grad()
 def restat(model: torch.nn.Module, stream, batches: int) -> torch.nn.Module:
     """A copy of ``model`` whose BN running statistics are the plain average over ``batches`` batches of ``stream``."""
     m = copy.deepcopy(model)
-    for mod in m.modules():
-        if isinstance(mod, torch.nn.modules.batchnorm._BatchNorm):
-            mod.reset_running_stats()
-            mod.momentum = None  # cumulative average instead of an exponential one
+    for bn in batchnorm_layers(m):
+        bn.reset_running_stats()
+        bn.momentum = None  # cumulative average instead of an exponential one
     m.train()
     for _ in range(batches):
         m(next(stream)["image"])
@@ -57,10 +57,10 @@ def main() -> None:
     data = build_data(cfg, create_method(cfg.method))
     rows = {"saved": model} | {f"re-estimated on '{n}'": restat(model, s, args.batches) for n, s in data.streams.items()}
     print(f"{args.checkpoint} (iteration {ckpt.get('iteration')}); engine val Dice, {len(data.val)} volumes")
-    print(f"{'BN statistics':34s} {'LV':>6s} {'Myo':>6s} {'RV':>6s} {'mean':>6s}")
+    print(f"{'BN statistics':34s} " + " ".join(f"{k:>6s}" for k in (*STRUCTS, "mean")))
     for name, m in rows.items():
         v = validate(m, data.val, 8)
-        print(f"{name:34s} " + " ".join(f"{v[f'val/dice_{k}']:6.3f}" for k in ("LV", "Myo", "RV", "mean")))
+        print(f"{name:34s} " + " ".join(f"{v[f'val/dice_{k}']:6.3f}" for k in (*STRUCTS, "mean")))
     if args.save:
         stream, out = args.save
         config = {**ckpt["config"], "method": {**ckpt["config"]["method"], "bn_streams": [stream]}}

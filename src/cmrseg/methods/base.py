@@ -55,12 +55,16 @@ def call_loss(loss: LossTerm, outputs: dict[str, torch.Tensor], batch: dict[str,
     return loss(outputs, batch)
 
 
+def batchnorm_layers(model: nn.Module) -> list[nn.modules.batchnorm._BatchNorm]:
+    """The BatchNorm layers of ``model`` (any dimension), whose running statistics a forward in training mode moves."""
+    return [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+
+
 @contextmanager
 def frozen_bn_statistics(model: nn.Module, frozen: bool = True) -> Iterator[None]:
     """Within the block, training-mode forwards of ``model`` leave its BatchNorm running statistics unchanged
     (momentum 0); normalisation still uses each batch's own statistics."""
-    bns = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)] if frozen else []
-    saved = [(m, m.momentum) for m in bns]
+    saved = [(m, m.momentum) for m in batchnorm_layers(model)] if frozen else []
     for m, _ in saved:
         m.momentum = 0.0
     try:
