@@ -55,7 +55,8 @@ def main() -> None:
     cfg = Config.model_validate(ckpt["config"])
     model = model_from_checkpoint(ckpt)
     data = build_data(cfg, create_method(cfg.method))
-    rows = {"saved": model} | {f"re-estimated on '{n}'": restat(model, s, args.batches) for n, s in data.streams.items()}
+    rows = {"saved": model} | {f"re-estimated on '{n}'": restat(model, s, args.batches)
+                               for n, s in data.streams.items()}
     print(f"{args.checkpoint} (iteration {ckpt.get('iteration')}); engine val Dice, {len(data.val)} volumes")
     print(f"{'BN statistics':34s} " + " ".join(f"{k:>6s}" for k in (*STRUCTS, "mean")))
     for name, m in rows.items():
