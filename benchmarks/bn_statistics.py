@@ -15,6 +15,8 @@ In training mode BN normalises with each batch's own statistics, so the running 
 weights: re-estimating them from one stream gives the model that ``method.bn_streams: [that stream]`` would have
 trained, up to the average (here: plain, over ``--batches``; in training: momentum 0.1). ``--save STREAM OUT`` writes
 that model as a checkpoint (its config records ``method.bn_streams``), e.g. for ``cmrseg evaluate``.
+``--compare-weights OTHER.pt`` only prints the largest difference between the two checkpoints' learnt parameters
+(BN buffers excluded): 0.0 for runs that differ only in ``bn_streams``.
 """
 
 from __future__ import annotations
@@ -29,6 +31,12 @@ from cmrseg.engine.checkpoint import load_checkpoint, model_from_checkpoint, sav
 from cmrseg.engine.trainer import build_data, validate
 from cmrseg.methods.base import batchnorm_layers, create_method
 from common import STRUCTS
+
+
+def max_weight_difference(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> tuple[float, int]:
+    """Largest |a - b| over two state dicts' learnt parameters (BN running statistics excluded), and their count."""
+    keys = [k for k in a if not k.endswith(("running_mean", "running_var", "num_batches_tracked"))]
+    return max(float((a[k].float() - b[k].float()).abs().max()) for k in keys), len(keys)
 
 
 @torch.no_grad()
@@ -49,9 +57,14 @@ def main() -> None:
     ap.add_argument("checkpoint")
     ap.add_argument("--batches", type=int, default=50, help="batches per re-estimate")
     ap.add_argument("--save", nargs=2, metavar=("STREAM", "OUT"), help="write the model re-estimated on STREAM")
+    ap.add_argument("--compare-weights", metavar="OTHER", help="only print the largest learnt-parameter difference")
     args = ap.parse_args()
     torch.manual_seed(0)
     ckpt = load_checkpoint(args.checkpoint)
+    if args.compare_weights:
+        diff, n = max_weight_difference(ckpt["model_state"], load_checkpoint(args.compare_weights)["model_state"])
+        print(f"largest |difference| over {n} learnt tensors (BN buffers excluded): {diff}")
+        return
     cfg = Config.model_validate(ckpt["config"])
     model = model_from_checkpoint(ckpt)
     data = build_data(cfg, create_method(cfg.method))
