@@ -165,7 +165,7 @@ def run_translators(args: argparse.Namespace) -> None:
         run_dir = Path(cfg.train.out_dir) / cfg.train.name
         if not (args.reuse and (run_dir / "checkpoints" / "best.pt").exists()):
             run_dir = train(cfg, resume=(run_dir / "checkpoints" / "last.pt").exists())
-        runs[name] = run_dir / "checkpoints" / "best.pt"
+        runs[name] = run_dir / "checkpoints" / f"{args.checkpoint}.pt"
     if args.no_report:  # e.g. several processes side by side; report later with --reuse
         return
     torch.set_num_threads(args.threads)
@@ -177,9 +177,9 @@ def run_translators(args: argparse.Namespace) -> None:
         rows.append({"translator": name, **{k: round(v, 2) for k, v in fd.items()}})
     print("\n" + pd.DataFrame(rows).to_string(index=False))
     print(f"\nFrechet distance (lower = closer to real) between the real labelled val slices (ACDC val, preprocessed) "
-          f"and translations of their own label maps (one seeded random style each); features: bottleneck of "
-          f"{args.features}; per position class within the labelled extent (fewer slices -> biased upward; compare "
-          f"rows only).")
+          f"and translations of their own label maps (one seeded random style each; translators' "
+          f"{args.checkpoint}.pt); features: bottleneck of {args.features}; per position class within the labelled "
+          f"extent (fewer slices -> biased upward; compare rows only).")
     position_figure(runs, volumes, Path(args.out) / "synthetic_by_position.png")
 
 
@@ -305,6 +305,9 @@ def main() -> None:
                     help="segmentation checkpoint whose bottleneck gives the Frechet features")
     ap.add_argument("--translator", default="runs/t2i_ic_sc/checkpoints/best.pt")
     ap.add_argument("--budget-minutes", type=float, default=None, help="translators: time budget per run")
+    ap.add_argument("--checkpoint", choices=["best", "last"], default="best",
+                    help="translators: which checkpoint the Frechet table and figure use (best = best cycle Dice; "
+                         "last = the end of training, e.g. when the best one predates L_IC / L_SC)")
     ap.add_argument("--iterations", type=int, default=4000, help="ablation: iterations per variant")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out", default="benchmarks/out/unsupervised_synthetic")
