@@ -173,13 +173,18 @@ def run_translators(args: argparse.Namespace) -> None:
     features = SegmenterFeatures(args.features)
     rows = []
     for name, ck in runs.items():
-        fd = translator_frechet(load_translator(str(ck), name), features, volumes)
-        rows.append({"translator": name, **{k: round(v, 2) for k, v in fd.items()}})
+        translator = load_translator(str(ck), name)
+        fds = pd.DataFrame([translator_frechet(translator, features, volumes, seed=s) for s in range(args.style_seeds)])
+        row = {"translator": name, **fds.mean().round(2).to_dict()}
+        if args.style_seeds > 1:  # how much of a difference between rows one draw of styles can explain
+            row["all_sd"] = round(float(fds["all"].std()), 2)
+        rows.append(row)
     print("\n" + pd.DataFrame(rows).to_string(index=False))
     print(f"\nFrechet distance (lower = closer to real) between the real labelled val slices (ACDC val, preprocessed) "
-          f"and translations of their own label maps (one seeded random style each; translators' "
-          f"{args.checkpoint}.pt); features: bottleneck of {args.features}; per position class within the labelled "
-          f"extent (fewer slices -> biased upward; compare rows only).")
+          f"and translations of their own label maps (one random style per slice; mean over {args.style_seeds} style "
+          f"seed(s), all_sd = sd of 'all' over them; translators' {args.checkpoint}.pt); features: bottleneck of "
+          f"{args.features}; per position class within the labelled extent (fewer slices -> biased upward; compare "
+          f"rows only).")
     position_figure(runs, volumes, Path(args.out) / "synthetic_by_position.png")
 
 
@@ -305,6 +310,8 @@ def main() -> None:
                     help="segmentation checkpoint whose bottleneck gives the Frechet features")
     ap.add_argument("--translator", default="runs/t2i_ic_sc/checkpoints/best.pt")
     ap.add_argument("--budget-minutes", type=float, default=None, help="translators: time budget per run")
+    ap.add_argument("--style-seeds", type=int, default=1,
+                    help="translators: Frechet distance averaged over this many seeded draws of styles")
     ap.add_argument("--checkpoint", choices=["best", "last"], default="best",
                     help="translators: which checkpoint the Frechet table and figure use (best = best cycle Dice; "
                          "last = the end of training, e.g. when the best one predates L_IC / L_SC)")
