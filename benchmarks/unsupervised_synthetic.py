@@ -168,6 +168,8 @@ def run_translators(args: argparse.Namespace) -> None:
         runs[name] = run_dir / "checkpoints" / f"{args.checkpoint}.pt"
     if args.no_report:  # e.g. several processes side by side; report later with --reuse
         return
+    if args.style_seeds < 1:
+        raise SystemExit(f"--style-seeds must be >= 1, got {args.style_seeds}")
     torch.set_num_threads(args.threads)
     volumes = val_volumes(args.data, args.set)
     features = SegmenterFeatures(args.features)
