@@ -45,7 +45,7 @@ from cmrseg.data.splits import split_from_config
 from cmrseg.engine import train
 from cmrseg.io import load_dataset
 from cmrseg.metrics.frechet import POSITION_NAMES, SegmenterFeatures, labelled_slices, translate_slices, \
-    translator_frechet
+    translator_frechet_draws
 from cmrseg.models.translator import load_translator
 
 TRANSLATOR_CONFIG = "configs/acdc/translator.yaml"
@@ -176,7 +176,7 @@ def run_translators(args: argparse.Namespace) -> None:
     rows = []
     for name, ck in runs.items():
         translator = load_translator(str(ck), name)
-        fds = pd.DataFrame([translator_frechet(translator, features, volumes, seed=s) for s in range(args.style_seeds)])
+        fds = pd.DataFrame(translator_frechet_draws(translator, features, volumes, seeds=range(args.style_seeds)))
         row = {"translator": name, **fds.mean().round(2).to_dict()}
         if args.style_seeds > 1:  # how much of a difference between rows one draw of styles can explain
             row["all_sd"] = round(float(fds["all"].std()), 2)

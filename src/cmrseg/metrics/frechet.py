@@ -150,7 +150,14 @@ def translator_frechet(translator: Any, features: SegmenterFeatures, volumes: Se
                        n: int | None = None, seed: int = 0) -> dict[str, float]:
     """FD overall and per position class between the real labelled slices of ``volumes`` and translations of
     their own label maps (same anatomy, random styles): the generator-quality measure of issue 4."""
+    return translator_frechet_draws(translator, features, volumes, n, seeds=(seed,))[0]
+
+
+def translator_frechet_draws(translator: Any, features: SegmenterFeatures, volumes: Sequence[Any],
+                             n: int | None = None, seeds: Sequence[int] = (0,)) -> list[dict[str, float]]:
+    """:func:`translator_frechet` for several seeded draws of styles (one dict per seed); the real slices and
+    their features are computed once."""
     translator.eval()
     images, labels, cls = labelled_slices(volumes, n)
-    fake = translate_slices(translator, labels, seed)
-    return frechet_by_position(features(images), cls, features(fake), cls)
+    real = features(images)
+    return [frechet_by_position(real, cls, features(translate_slices(translator, labels, s)), cls) for s in seeds]
