@@ -25,6 +25,7 @@ a figure of such paintings.
     .venv/bin/python benchmarks/unsupervised_synthetic.py table --rows "full=runs/unsup_full" ...   # saved results
     .venv/bin/python benchmarks/unsupervised_synthetic.py canvas   # hearts of the unpaired label maps per canvas size
     .venv/bin/python benchmarks/unsupervised_synthetic.py samples --set data.preprocess.fov_px=160  # painted samples
+        [--samples-translator runs/t2i_ic_sc_noise_order/checkpoints/last.pt]  # + the translator's, raw / restyled
 """
 
 from __future__ import annotations
@@ -94,10 +95,16 @@ SOURCE.update({name: [*RANDOM_SOURCE, f"data.synthetic.synthetic.params={params}
 # the full framework (alpha, beta, gamma as in "full") on the painter the selection set chose (papillary discs)
 ABLATION["full, random contrast, papillary"] = [RANDOM, MS, AI]
 SOURCE["full, random contrast, papillary"] = SOURCE["random contrast only, papillary"]
+# the translator's pairs with their contrast randomised (cmrseg.data.random_contrast.restyle_images): declared in
+# session 17 to test whether the translator's textures add to domain randomisation; papillary discs as the
+# selection set chose for the painter; the translator is --translator
+RESTYLE = ["data.synthetic.synthetic.restyle=true", "data.synthetic.synthetic.params={papillary: 4}"]
+ABLATION.update({"restyled translator only": [SYN], "full, restyled translator": [SYN, MS, AI]})
 # run-name keys where the default rule (text before " (") collides
 RUN_KEYS = {"full (gamma 0.1)": "full_gamma0.1", "full, random contrast": "full_random_contrast",
             "random contrast + AI (no MS*)": "random_contrast_ai", "random contrast only, tied blood": "rc_tied_blood",
-            "random contrast only, papillary": "rc_papillary", "full, random contrast, papillary": "full_rc_papillary"}
+            "random contrast only, papillary": "rc_papillary", "full, random contrast, papillary": "full_rc_papillary",
+            "restyled translator only": "restyled_translator", "full, restyled translator": "full_restyled"}
 
 
 def flow(obj: object) -> str:
@@ -198,7 +205,8 @@ def run_ablation(args: argparse.Namespace) -> None:
     for name in args.only or ABLATION:  # in the order asked for
         terms = ABLATION[name]
         key = RUN_KEYS.get(name) or name.split(" (")[0].replace("*", "").replace(" + ", "_").replace(" ", "_").lower()
-        source = SOURCE.get(name, [f"data.synthetic.synthetic.translator={args.translator}"])
+        source = SOURCE.get(name, [f"data.synthetic.synthetic.translator={args.translator}",
+                                   *(RESTYLE if "restyled" in name else [])])
         over = [f"data.root={args.data}", f"train.name=unsup_{key}{args.suffix}", "method.terms=" + flow(terms),
                 *source, f"optim.iterations={args.iterations}", "optim.budget_minutes=null", "train.max_minutes=null",
                 *args.set]
@@ -266,8 +274,9 @@ def run_samples(args: argparse.Namespace) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from cmrseg.data.random_contrast import random_contrast_images
+    from cmrseg.data.random_contrast import RestyleConfig, random_contrast_images, restyle_images
     from cmrseg.data.streams import PatchStream, SliceBank
+    from cmrseg.data.synthetic_pairs import TranslatorPainter
 
     cfg = load_config(SEGMENTER_CONFIG, [f"data.root={args.data}", *args.set])
     split = split_from_config(load_dataset(Path(args.data)), cfg.data, cfg.train.seed)
@@ -276,18 +285,27 @@ def run_samples(args: argparse.Namespace) -> None:
     bank = SliceBank([cache.get(r, with_label=True) for r in refs], [r.case_id for r in refs])
     batch = next(PatchStream(bank, 8, cfg.data.patch, cfg.data.foreground_p, seed=0))
     painted = random_contrast_images(batch["label"], batch["valid"], np.random.default_rng(0))
-    rows = [("real (not used)", batch["image"][:, 0]), ("random contrast", painted[:, 0]),
-            ("label map", batch["label"])]
-    fig, axes = plt.subplots(3, 8, figsize=(17, 6.6))
-    for r, (name, imgs) in enumerate(rows):
+    rows = [("real (not used)", batch["image"][:, 0]), ("random contrast", painted[:, 0])]
+    name = "random_contrast_samples.png"
+    if args.samples_translator:  # the translator's images of the same maps, raw and restyled (same draws)
+        painter = TranslatorPainter(load_translator(args.samples_translator, "--samples-translator"))
+        raw = painter(batch, np.random.default_rng(0))
+        styled = restyle_images(raw, batch["label"], batch["valid"], np.random.default_rng(0),
+                                RestyleConfig(papillary=4))
+        rows += [("translator", raw[:, 0]), ("translator, restyled", styled[:, 0])]
+        name = "restyled_translator_samples.png"
+    rows.append(("label map", batch["label"]))
+    fig, axes = plt.subplots(len(rows), 8, figsize=(17, 2.2 * len(rows)))
+    for r, (row_name, imgs) in enumerate(rows):
+        last = r == len(rows) - 1
         for c in range(8):
             ax = axes[r, c]
-            ax.imshow(imgs[c], cmap="gray" if r < 2 else "viridis", **({"vmin": 0, "vmax": 3} if r == 2 else {}))
+            ax.imshow(imgs[c], cmap="viridis" if last else "gray", **({"vmin": 0, "vmax": 3} if last else {}))
             ax.set_xticks([]), ax.set_yticks([])
             if c == 0:
-                ax.set_ylabel(name, fontsize=10)
+                ax.set_ylabel(row_name, fontsize=10)
     fig.tight_layout()
-    out = Path(args.out) / "random_contrast_samples.png"
+    out = Path(args.out) / name
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=90)
     plt.close(fig)
@@ -311,6 +329,8 @@ def main() -> None:
     ap.add_argument("--features", default="runs/acdc_sup70/checkpoints/best.pt",
                     help="segmentation checkpoint whose bottleneck gives the Frechet features")
     ap.add_argument("--translator", default="runs/t2i_ic_sc/checkpoints/best.pt")
+    ap.add_argument("--samples-translator", default=None,
+                    help="samples: also show this translator's images of the maps, raw and restyled")
     ap.add_argument("--budget-minutes", type=float, default=None, help="translators: time budget per run")
     ap.add_argument("--style-seeds", type=int, default=1,
                     help="translators: Frechet distance averaged over this many seeded draws of styles")

@@ -13,6 +13,7 @@ import torch
 
 from cmrseg.config import load_config
 from cmrseg.config.schema import MethodConfig, TermConfig
+from cmrseg.data.random_contrast import RestyleConfig, restyle_images
 from cmrseg.data.streams import PatchStream
 from cmrseg.data.synthetic_pairs import SyntheticPairStream
 from cmrseg.engine import train
@@ -102,6 +103,25 @@ def test_synthetic_pair_stream_translates_label_maps(translator_run: Path, phant
     with torch.no_grad():
         want = stream.painter.translator.translate(one_hot(real["label"], 4), style)
     assert torch.allclose(a["image"], want, atol=1e-6)  # I_syn = translate(label map, its own random style)
+
+
+def test_restyled_stream_randomises_the_translations_contrast(translator_run: Path, phantom_root: Path,
+                                                               tmp_path: Path) -> None:
+    ck = translator_run / "checkpoints" / "best.pt"
+    cfg = load_config(None, _synthetic(phantom_root, tmp_path, ck, "r") + [
+        f"data.synthetic={{synthetic: {{translator: {ck}, restyle: true, params: {{papillary: 2}}}}}}"])
+    stream = build_data(cfg, create_method(cfg.method)).streams["synthetic"]
+    assert stream.painter.restyle == RestyleConfig(papillary=2)
+    state = copy.deepcopy(stream.rng.bit_generator.state)
+    a = next(stream)
+    again = PatchStream(stream.labels.bank, 4, 64, cfg.data.foreground_p)  # replay: crops, styles, then restyle
+    again.rng.bit_generator.state = state
+    real = next(again)
+    style = torch.from_numpy(again.rng.standard_normal((4, stream.painter.translator.style_dim)).astype("float32"))
+    with torch.no_grad():
+        raw = stream.painter.translator.translate(one_hot(real["label"], 4), style)
+    want = restyle_images(raw, real["label"], real["valid"], again.rng, RestyleConfig(papillary=2))
+    assert torch.equal(a["image"], want) and not torch.allclose(a["image"], raw)
 
 
 def test_unsupervised_synthetic_segmenter_trains_end_to_end(translator_run: Path, phantom_root: Path,

@@ -7,7 +7,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from cmrseg.data.preprocess import PreprocessConfig
-from cmrseg.data.random_contrast import RandomContrastConfig
+from cmrseg.data.random_contrast import RandomContrastConfig, RestyleConfig
 from cmrseg.models.registry import ModelConfig
 from cmrseg.transforms.intensity import IntensityAugConfig
 from cmrseg.transforms.spatial import SpatialAugConfig
@@ -28,13 +28,17 @@ class ExtraLabelsConfig(_Strict):
 
 class SyntheticConfig(_Strict):
     """A data stream of synthetic (image, label) pairs: label maps of a pool painted by a frozen translator
-    (``source: translator``) or by domain randomisation (``source: random_contrast``)."""
+    (``source: translator``, optionally with its contrast randomised: ``restyle: true``) or by domain
+    randomisation (``source: random_contrast``)."""
 
     source: Literal["translator", "random_contrast"] = "translator"
     translator: str | None = Field(None, description="checkpoint of a trained 'label2image' model (source: "
                                    "translator)")
-    params: dict[str, Any] = Field(default_factory=dict, description="source random_contrast: ranges of its "
-                                   "draws (cmrseg.data.random_contrast.RandomContrastConfig)")
+    restyle: bool = Field(False, description="source translator: randomise the contrast of its images "
+                          "(cmrseg.data.random_contrast.restyle_images)")
+    params: dict[str, Any] = Field(default_factory=dict, description="ranges of the random draws: source "
+                                   "random_contrast -> RandomContrastConfig; translator with restyle -> "
+                                   "RestyleConfig (cmrseg.data.random_contrast)")
     pool: str = Field("labelled", description="whose label maps are painted: labelled | unlabelled | train "
                       "(their images are never read)")
 
@@ -42,18 +46,23 @@ class SyntheticConfig(_Strict):
     def _source_needs(self) -> "SyntheticConfig":
         if self.source == "translator" and not self.translator:
             raise ValueError("a synthetic stream with source 'translator' needs translator: <label2image checkpoint>")
-        if self.source == "translator" and self.params:
-            raise ValueError("params are for source 'random_contrast'; a translator stream takes none")
+        if self.source == "translator" and self.params and not self.restyle:
+            raise ValueError("params of a translator stream are the ranges of its restyling: set restyle: true, or "
+                             "remove params")
         if self.source == "random_contrast" and self.translator:
             raise ValueError("source 'random_contrast' paints without a translator: remove translator, or set "
                              "source: translator")
-        if self.source == "random_contrast":
+        if self.source == "random_contrast" and self.restyle:
+            raise ValueError("restyle is for translator streams; source 'random_contrast' randomises contrast "
+                             "by itself")
+        ranges = RandomContrastConfig if self.source == "random_contrast" else RestyleConfig
+        if self.source == "random_contrast" or self.restyle:
             try:  # checked at load time, so a typo fails before any data is read
-                RandomContrastConfig(**self.params)
+                ranges(**self.params)
             except ValidationError as e:
                 problems = "; ".join(f"{'.'.join(map(str, err['loc'])) or 'params'}: {err['msg']}"
                                      for err in e.errors())
-                raise ValueError(f"params (cmrseg.data.random_contrast.RandomContrastConfig): {problems}") from None
+                raise ValueError(f"params (cmrseg.data.random_contrast.{ranges.__name__}): {problems}") from None
         return self
 
 

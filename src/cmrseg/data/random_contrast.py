@@ -27,23 +27,31 @@ from cmrseg.labels import LV, MYO, RV
 Range = tuple[float, float]
 
 
-class RandomContrastConfig(BaseModel):
-    """Ranges of the random draws (each drawn uniformly from ``(low, high)``, per image unless noted)."""
+def _check_ranges(cfg: BaseModel, names: tuple[str, ...]) -> None:
+    for name in names:
+        lo, hi = getattr(cfg, name)
+        if lo > hi or lo < 0:
+            raise ValueError(f"{name} must be (low, high) with 0 <= low <= high, not {(lo, hi)}")
+
+
+class HeartContrast(BaseModel):
+    """How the heart classes are painted: the one cardiac prior on their intensities, and papillary discs."""
 
     model_config = ConfigDict(extra="forbid")
 
-    background_regions: tuple[int, int] = Field((3, 8), description="smooth background regions (per batch)")
-    background_grid: tuple[int, int] = Field((3, 10), description="side of the coarse noise grid (per batch): "
-                                             "smaller = larger regions")
-    distractors: int = Field(6, ge=0, description="ellipses painted on the background, each present with p 0.5")
-    distractor_radius_px: Range = (3.0, 20.0)
     blood_brighter: bool = Field(True, description="LV and RV blood brighter than myocardium (else any contrast)")
     min_contrast: float = Field(0.2, ge=0.0, le=0.5, description="blood - myocardium mean, at least (blood_brighter)")
     blood_jitter: float | None = Field(None, ge=0.0, le=1.0, description="RV blood mean = LV blood mean +- this "
                                        "(both are blood); None = drawn independently")
     papillary: int = Field(0, ge=0, description="dark discs (myocardial intensity, 1-3 px) inside the LV cavity, "
                            "each present with p 0.5, labelled LV as in ACDC (papillary muscles and trabeculae)")
-    class_std: Range = Field((0.0, 0.08), description="texture: std of each class's intensities")
+
+
+class Distortions(BaseModel):
+    """Acquisition-like distortions applied after painting (each drawn per image unless noted)."""
+
+    model_config = ConfigDict(extra="forbid")
+
     downsample: Range = Field((1.0, 2.0), description="resolution loss factor (down, then up again; per batch)")
     blur_sigma_px: Range = Field((0.3, 1.2), description="Gaussian blur (per batch)")
     bias_std: float = Field(0.3, ge=0.0, description="log-std of a smooth multiplicative bias field (4 x 4 grid)")
@@ -52,14 +60,42 @@ class RandomContrastConfig(BaseModel):
     clip_percentiles: Range = (0.5, 99.5)
 
     @model_validator(mode="after")
+    def _distortions_ordered(self) -> "Distortions":
+        _check_ranges(self, ("downsample", "blur_sigma_px", "noise_std", "clip_percentiles"))
+        if self.downsample[0] < 1:
+            raise ValueError("downsample >= 1")
+        return self
+
+
+class RandomContrastConfig(HeartContrast, Distortions):
+    """Ranges of the random draws (each drawn uniformly from ``(low, high)``, per image unless noted)."""
+
+    background_regions: tuple[int, int] = Field((3, 8), description="smooth background regions (per batch)")
+    background_grid: tuple[int, int] = Field((3, 10), description="side of the coarse noise grid (per batch): "
+                                             "smaller = larger regions")
+    distractors: int = Field(6, ge=0, description="ellipses painted on the background, each present with p 0.5")
+    distractor_radius_px: Range = (3.0, 20.0)
+    class_std: Range = Field((0.0, 0.08), description="texture: std of each class's intensities")
+
+    @model_validator(mode="after")
     def _ordered(self) -> "RandomContrastConfig":
-        for name in ("background_regions", "background_grid", "distractor_radius_px", "class_std", "downsample",
-                     "blur_sigma_px", "noise_std", "clip_percentiles"):
-            lo, hi = getattr(self, name)
-            if lo > hi or lo < 0:
-                raise ValueError(f"random_contrast.{name} must be (low, high) with 0 <= low <= high, not {(lo, hi)}")
-        if self.background_regions[0] < 1 or self.background_grid[0] < 2 or self.downsample[0] < 1:
-            raise ValueError("random_contrast: background_regions >= 1, background_grid >= 2 and downsample >= 1")
+        _check_ranges(self, ("background_regions", "background_grid", "distractor_radius_px", "class_std"))
+        if self.background_regions[0] < 1 or self.background_grid[0] < 2:
+            raise ValueError("random_contrast: background_regions >= 1 and background_grid >= 2")
+        return self
+
+
+class RestyleConfig(HeartContrast, Distortions):
+    """Contrast randomisation of a translator's images (:func:`restyle_images`): its textures and anatomy are
+    kept, the intensities it gave each structure are not."""
+
+    lut_knots: int = Field(6, ge=2, description="knots of the random intensity curve applied to the background")
+    texture_scale: Range = Field((0.5, 1.5), description="factor on each heart class's own texture (deviations "
+                                 "from its mean in the translator's image)")
+
+    @model_validator(mode="after")
+    def _restyle_ordered(self) -> "RestyleConfig":
+        _check_ranges(self, ("texture_scale",))
         return self
 
 
@@ -125,7 +161,7 @@ def _paint_papillary(cls: torch.Tensor, label: torch.Tensor, class_id: int, rng:
     return cls
 
 
-def _class_means(b: int, n_classes: int, rng: np.random.Generator, cfg: RandomContrastConfig) -> np.ndarray:
+def _class_means(b: int, n_classes: int, rng: np.random.Generator, cfg: HeartContrast) -> np.ndarray:
     mu = rng.random((b, n_classes))
     if cfg.blood_brighter:
         c = cfg.min_contrast
@@ -168,6 +204,24 @@ def _normalise(x: torch.Tensor, valid: torch.Tensor, percentiles: Range) -> torc
     return out
 
 
+def _distort(x: torch.Tensor, valid: torch.Tensor, rng: np.random.Generator, cfg: Distortions) -> torch.Tensor:
+    """Resolution loss, blur, bias field, [0, 1] rescaling, gamma and noise, then :func:`_normalise`."""
+    b, _, p, _ = x.shape
+    factor = float(_uniform(rng, cfg.downsample))
+    if factor > 1.0:
+        small = max(2, int(round(p / factor)))
+        x = F.interpolate(F.interpolate(x, size=(small, small), mode="bilinear", align_corners=False, antialias=True),
+                          size=(p, p), mode="bilinear", align_corners=False)
+    x = _blur(x, float(_uniform(rng, cfg.blur_sigma_px)))
+    x = x * torch.exp(_smooth(rng.standard_normal((b, 1, 4, 4)) * cfg.bias_std, p))
+    lo, hi = x.amin((1, 2, 3), keepdim=True), x.amax((1, 2, 3), keepdim=True)
+    x = ((x - lo) / (hi - lo).clamp_min(1e-6)).clamp(0, 1)
+    x = x ** torch.from_numpy(np.exp(rng.normal(0.0, cfg.gamma_log_std, (b, 1, 1, 1))).astype(np.float32))
+    x = x + torch.from_numpy((_uniform(rng, cfg.noise_std, (b, 1, 1, 1))
+                              * rng.standard_normal((b, 1, p, p))).astype(np.float32))
+    return _normalise(x, valid, cfg.clip_percentiles)
+
+
 def random_contrast_images(label: torch.Tensor, valid: torch.Tensor, rng: np.random.Generator,
                            cfg: RandomContrastConfig | None = None) -> torch.Tensor:
     """``(B, 1, P, P)`` random-contrast images of label maps ``(B, P, P)`` (0 BG, 1 RV, 2 Myo, 3 LV).
@@ -189,16 +243,60 @@ def random_contrast_images(label: torch.Tensor, valid: torch.Tensor, rng: np.ran
     flat = cls.view(b, -1)
     x = (mu.gather(1, flat) + sd.gather(1, flat) * torch.from_numpy(
         rng.standard_normal((b, p * p)).astype(np.float32))).view(b, 1, p, p)
-    factor = float(_uniform(rng, cfg.downsample))
-    if factor > 1.0:
-        small = max(2, int(round(p / factor)))
-        x = F.interpolate(F.interpolate(x, size=(small, small), mode="bilinear", align_corners=False, antialias=True),
-                          size=(p, p), mode="bilinear", align_corners=False)
-    x = _blur(x, float(_uniform(rng, cfg.blur_sigma_px)))
-    x = x * torch.exp(_smooth(rng.standard_normal((b, 1, 4, 4)) * cfg.bias_std, p))
-    lo, hi = x.amin((1, 2, 3), keepdim=True), x.amax((1, 2, 3), keepdim=True)
-    x = ((x - lo) / (hi - lo).clamp_min(1e-6)).clamp(0, 1)
-    x = x ** torch.from_numpy(np.exp(rng.normal(0.0, cfg.gamma_log_std, (b, 1, 1, 1))).astype(np.float32))
-    x = x + torch.from_numpy((_uniform(rng, cfg.noise_std, (b, 1, 1, 1))
-                              * rng.standard_normal((b, 1, p, p))).astype(np.float32))
-    return _normalise(x, valid, cfg.clip_percentiles)
+    return _distort(x, valid, rng, cfg)
+
+
+def _unit_range(image: torch.Tensor, valid: torch.Tensor, percentiles: Range) -> torch.Tensor:
+    """Per image: clip to the percentiles of its valid pixels and map them to [0, 1]."""
+    out = torch.zeros_like(image)
+    for i in range(image.shape[0]):
+        m = valid[i, 0] > 0
+        v = image[i, 0][m] if m.any() else image[i, 0].flatten()
+        lo, hi = torch.quantile(v, torch.tensor([percentiles[0] / 100, percentiles[1] / 100], dtype=v.dtype))
+        out[i, 0] = ((image[i, 0] - lo) / (hi - lo).clamp_min(1e-6)).clamp(0, 1)
+    return out
+
+
+def _random_curve(x: torch.Tensor, rng: np.random.Generator, knots: int) -> torch.Tensor:
+    """Each image's [0, 1] intensities through its own random piecewise-linear curve (any shape: contrasts
+    between background tissues are reordered, their edges and textures kept)."""
+    b = x.shape[0]
+    values = torch.from_numpy(rng.random((b, knots)).astype(np.float32))
+    pos = x.reshape(b, -1) * (knots - 1)
+    i0 = pos.floor().clamp(0, knots - 2).long()
+    w = pos - i0
+    return (values.gather(1, i0) * (1 - w) + values.gather(1, i0 + 1) * w).view_as(x)
+
+
+def restyle_images(image: torch.Tensor, label: torch.Tensor, valid: torch.Tensor, rng: np.random.Generator,
+                   cfg: RestyleConfig | None = None) -> torch.Tensor:
+    """Randomise the contrast of synthetic images ``(B, 1, P, P)`` of label maps ``(B, P, P)`` (e.g. a
+    translator's), keeping their textures and anatomy.
+
+    Each heart class gets a new random mean (:class:`HeartContrast`: blood brighter than myocardium by default)
+    plus its own deviations from its mean in ``image``, scaled by a random factor; the background goes through a
+    random intensity curve; then the :class:`Distortions`. A translator renders the contrast of the images it
+    was trained on, and a segmenter trained on its pairs learns that one contrast (benchmarks/RESULTS.md,
+    issue 4); this keeps what the translator adds over a painter (realistic textures and background anatomy)
+    and takes away that shortcut, as domain randomisation does.
+    """
+    cfg = cfg or RestyleConfig()
+    if label.ndim != 3 or image.shape != valid.shape or image.shape != (label.shape[0], 1, *label.shape[1:]):
+        raise ValueError(f"restyle_images needs images and valid (B, 1, P, P) and labels (B, P, P), got "
+                         f"{tuple(image.shape)}, {tuple(valid.shape)} and {tuple(label.shape)}")
+    b = label.shape[0]
+    label = label.long()
+    x0 = _unit_range(image.float(), valid, cfg.clip_percentiles)
+    cls, n_classes = label, 4
+    if cfg.papillary:
+        cls, n_classes = _paint_papillary(label.clone(), label, 4, rng, cfg.papillary), 5
+    mu = torch.from_numpy(_class_means(b, n_classes, rng, cfg).astype(np.float32))
+    scale = torch.from_numpy(_uniform(rng, cfg.texture_scale, (b, n_classes)).astype(np.float32))
+    background = _random_curve(x0, rng, cfg.lut_knots)
+    flat_label, flat_cls, flat_x = label.view(b, -1), cls.view(b, -1), x0.view(b, -1)
+    hot = F.one_hot(flat_label, 4).float()  # each pixel's deviation from the mean of its class in the image
+    own_mean = (hot * flat_x[..., None]).sum(1) / hot.sum(1).clamp_min(1.0)
+    deviation = flat_x - own_mean.gather(1, flat_label)
+    heart = mu.gather(1, flat_cls) + scale.gather(1, flat_cls) * deviation
+    x = torch.where(flat_label > 0, heart, background.view(b, -1)).view_as(x0)
+    return _distort(x, valid, rng, cfg)

@@ -4,7 +4,8 @@ Each batch crops label maps like any :class:`~cmrseg.data.streams.PatchStream` (
 and paints an image for each with a *painter*: a frozen label-to-image translator (one random style code per
 map, :meth:`~cmrseg.models.translator.Label2Image.translate`, no gradient; ``source: translator``) or domain
 randomisation (random intensities, background clutter and distortions, :mod:`cmrseg.data.random_contrast`;
-``source: random_contrast``). The real images of those slices are never returned, so a pool's labels can
+``source: random_contrast``); a translator's images can have their contrast randomised in turn (``restyle: true``,
+:func:`~cmrseg.data.random_contrast.restyle_images`). The real images of those slices are never returned, so a pool's labels can
 supervise a segmenter without pairing them with their images. Declared in a config as
 ``data.synthetic: {<stream>: {translator: <checkpoint>, pool: labelled}}`` (or ``{source: random_contrast,
 params: {...}}``) and used by any method's terms (e.g. ``{loss: dice_ce, stream: <stream>}``); the engine augments
@@ -19,7 +20,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from cmrseg.data.random_contrast import RandomContrastConfig, random_contrast_images
+from cmrseg.data.random_contrast import RandomContrastConfig, RestyleConfig, random_contrast_images, restyle_images
 from cmrseg.data.streams import PatchStream, SliceBank
 from cmrseg.errors import ConfigError
 from cmrseg.losses.shape import one_hot
@@ -33,10 +34,12 @@ class Painter(Protocol):
 
 
 class TranslatorPainter:
-    """A frozen :class:`Label2Image` with one random style code (and spatial noise, if it takes some) per map."""
+    """A frozen :class:`Label2Image` with one random style code (and spatial noise, if it takes some) per map;
+    with ``restyle``, its images' contrast is then randomised (:func:`restyle_images`)."""
 
-    def __init__(self, translator: Label2Image) -> None:
+    def __init__(self, translator: Label2Image, restyle: RestyleConfig | None = None) -> None:
         self.translator = translator
+        self.restyle = restyle
 
     def __call__(self, batch: dict[str, torch.Tensor], rng: np.random.Generator) -> torch.Tensor:
         t = self.translator
@@ -48,7 +51,10 @@ class TranslatorPainter:
             coarse = rng.standard_normal((n, *t.noise_shape(h, w))).astype(np.float32)
             noise = t.smooth_noise(torch.from_numpy(coarse), (h, w))
         with torch.no_grad():  # not inference_mode: the images enter a graph that needs grad downstream
-            return t.translate(maps, style, noise)
+            images = t.translate(maps, style, noise)
+        if self.restyle is None:
+            return images
+        return restyle_images(images, batch["label"], batch["valid"], rng, self.restyle)
 
 
 class RandomContrastPainter:
@@ -103,7 +109,7 @@ def build_synthetic_stream(name: str, cfg: Any, train_refs: dict[str, list], cac
         if cfg.data.patch is not None and cfg.data.patch % translator.divisor:
             raise ConfigError(f"data.patch {cfg.data.patch} must be divisible by {translator.divisor} for the "
                               "translator")
-        painter = TranslatorPainter(translator)
+        painter = TranslatorPainter(translator, RestyleConfig(**syn.params) if syn.restyle else None)
     else:
         painter = RandomContrastPainter(RandomContrastConfig(**syn.params))  # params validated at config load
     vols = [cache.get(r, with_label=True) for r in tqdm(refs, desc=f"preprocess {name}", leave=False,
