@@ -99,12 +99,14 @@ SOURCE["full, random contrast, papillary"] = SOURCE["random contrast only, papil
 # session 17 to test whether the translator's textures add to domain randomisation; papillary discs as the
 # selection set chose for the painter; the translator is --translator
 RESTYLE = ["data.synthetic.synthetic.restyle=true", "data.synthetic.synthetic.params={papillary: 4}"]
-ABLATION.update({"restyled translator only": [SYN], "full, restyled translator": [SYN, MS, AI]})
+ABLATION.update({"restyled translator only": [SYN], "full, restyled translator": [SYN, MS, AI],
+                 "MS* + restyled translator": [SYN, MS], "restyled translator + AI (no MS*)": [SYN, AI]})
 # run-name keys where the default rule (text before " (") collides
 RUN_KEYS = {"full (gamma 0.1)": "full_gamma0.1", "full, random contrast": "full_random_contrast",
             "random contrast + AI (no MS*)": "random_contrast_ai", "random contrast only, tied blood": "rc_tied_blood",
             "random contrast only, papillary": "rc_papillary", "full, random contrast, papillary": "full_rc_papillary",
-            "restyled translator only": "restyled_translator", "full, restyled translator": "full_restyled"}
+            "restyled translator only": "restyled_translator", "full, restyled translator": "full_restyled",
+            "MS* + restyled translator": "ms_restyled", "restyled translator + AI (no MS*)": "restyled_ai"}
 
 
 def flow(obj: object) -> str:
