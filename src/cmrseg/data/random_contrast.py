@@ -11,6 +11,10 @@ ellipses ("distractors": vessels, stomach, fat) are painted on it, each with its
 One cardiac prior is kept by default (``blood_brighter``): both blood pools are brighter than the myocardium by
 at least ``min_contrast`` (of the [0, 1] intensity range before distortion), as in cine bSSFP and in LGE outside
 scar. The output is normalised like real preprocessed images (percentile clip, z-score over the valid pixels).
+
+:func:`restyle_images` applies the same randomisation to images that already exist (a translator's): new heart
+class means under the same prior, the image's own textures and background kept under random intensity changes,
+then the same distortions.
 """
 
 from __future__ import annotations
@@ -277,8 +281,8 @@ def restyle_images(image: torch.Tensor, label: torch.Tensor, valid: torch.Tensor
     plus its own deviations from its mean in ``image``, scaled by a random factor; the background goes through a
     random intensity curve; then the :class:`Distortions`. A translator renders the contrast of the images it
     was trained on, and a segmenter trained on its pairs learns that one contrast (benchmarks/RESULTS.md,
-    issue 4); this keeps what the translator adds over a painter (realistic textures and background anatomy)
-    and takes away that shortcut, as domain randomisation does.
+    issue 4); this keeps what the translator adds over a painter (its textures and backgrounds) and takes
+    away that shortcut, as domain randomisation does.
     """
     cfg = cfg or RestyleConfig()
     if label.ndim != 3 or image.shape != valid.shape or image.shape != (label.shape[0], 1, *label.shape[1:]):
