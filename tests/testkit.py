@@ -4,6 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+import torch
+
+from cmrseg.labels import LV, MYO, RV
+
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 
@@ -31,3 +36,18 @@ def assert_resume_equals_uninterrupted(base: list[str]) -> None:
     b = load_checkpoint(part / "checkpoints" / "last.pt")["model_state"]
     for k in a:
         assert torch.allclose(a[k].float(), b[k].float(), atol=1e-5), k
+
+
+def heart_maps(n: int = 16, size: int = 48) -> torch.Tensor:
+    """``(n, size, size)`` cardiac-like label maps: LV disc in a myocardial ring, RV crescent beside it, at random
+    offsets."""
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[:size, :size]
+    maps = np.zeros((n, size, size), np.int64)
+    for i in range(n):
+        cy, cx = rng.integers(18, 30, 2)
+        r = np.hypot(yy - cy, xx - cx)
+        maps[i][np.hypot(yy - cy, xx - cx + 12) < 9] = RV
+        maps[i][r < 9] = MYO
+        maps[i][r < 6] = LV
+    return torch.from_numpy(maps)

@@ -20,25 +20,11 @@ from cmrseg.engine.trainer import build_data
 from cmrseg.errors import ConfigError
 from cmrseg.labels import LV, MYO, RV
 from cmrseg.methods.base import create_method
-from testkit import tiny_overrides
+from testkit import heart_maps, tiny_overrides
 
 # every distortion off: each class is painted with one flat intensity
 FLAT = RandomContrastConfig(class_std=(0, 0), downsample=(1, 1), blur_sigma_px=(0, 0), bias_std=0, gamma_log_std=0,
                             noise_std=(0, 0), distractors=0, clip_percentiles=(0, 100))
-
-
-def heart_maps(n: int = 16, size: int = 48) -> torch.Tensor:
-    """LV disc in a myocardial ring, RV crescent beside it, at random offsets."""
-    rng = np.random.default_rng(0)
-    yy, xx = np.mgrid[:size, :size]
-    maps = np.zeros((n, size, size), np.int64)
-    for i in range(n):
-        cy, cx = rng.integers(18, 30, 2)
-        r = np.hypot(yy - cy, xx - cx)
-        maps[i][np.hypot(yy - cy, xx - cx + 12) < 9] = RV
-        maps[i][r < 9] = MYO
-        maps[i][r < 6] = LV
-    return torch.from_numpy(maps)
 
 
 def test_same_rng_same_images_and_every_class_flat_without_distortions() -> None:

@@ -12,24 +12,11 @@ import torch
 from cmrseg.config import load_config
 from cmrseg.data.random_contrast import RestyleConfig, restyle_images
 from cmrseg.labels import LV, MYO, RV
-from testkit import tiny_overrides
+from testkit import heart_maps, tiny_overrides
 
 # every distortion off and heart textures flattened: each heart class gets one intensity
 FLAT = RestyleConfig(texture_scale=(0, 0), downsample=(1, 1), blur_sigma_px=(0, 0), bias_std=0, gamma_log_std=0,
                      noise_std=(0, 0), clip_percentiles=(0, 100))
-
-
-def heart_maps(n: int = 16, size: int = 48) -> torch.Tensor:
-    """LV disc in a myocardial ring, RV crescent beside it, at random offsets."""
-    rng = np.random.default_rng(0)
-    yy, xx = np.mgrid[:size, :size]
-    maps = np.zeros((n, size, size), np.int64)
-    for i in range(n):
-        cy, cx = rng.integers(18, 30, 2)
-        maps[i][np.hypot(yy - cy, xx - cx + 12) < 9] = RV
-        maps[i][np.hypot(yy - cy, xx - cx) < 9] = MYO
-        maps[i][np.hypot(yy - cy, xx - cx) < 6] = LV
-    return torch.from_numpy(maps)
 
 
 def translator_like(lab: torch.Tensor) -> torch.Tensor:
