@@ -16,8 +16,9 @@ and evaluates each on ACDC val (10 patients, 20 volumes) and MS-CMRSeg LGE val (
 prediction -> Dice 0 and HD95 = image diagonal. No real image is ever paired with its label in training: label
 maps of training patients 1-35 are translated, images of patients 36-70 are the unlabelled stream. Variants
 "random contrast only" and "MS* + random contrast" paint those label maps by domain randomisation
-(:mod:`cmrseg.data.random_contrast`) instead of the translator (--translator is then unused); ``samples`` draws
-a figure of such paintings.
+(:mod:`cmrseg.data.random_contrast`) instead of the translator (--translator is then unused); the "restyled
+translator" variants use the translator's pairs with their contrast randomised (``restyle: true``); ``samples``
+draws a figure of such paintings (and, with --samples-translator, of the translator's images, raw and restyled).
 
     .venv/bin/python benchmarks/unsupervised_synthetic.py translators [--budget-minutes 40] [--reuse] [--only vanilla +IC] [--no-report]
     .venv/bin/python benchmarks/unsupervised_synthetic.py ablation --translator runs/t2i_ic_sc/checkpoints/best.pt \
