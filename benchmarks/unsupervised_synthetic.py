@@ -102,6 +102,9 @@ SOURCE["full, random contrast, papillary"] = SOURCE["random contrast only, papil
 RESTYLE = ["data.synthetic.synthetic.restyle=true", "data.synthetic.synthetic.params={papillary: 4}"]
 ABLATION.update({"restyled translator only": [SYN], "full, restyled translator": [SYN, MS, AI],
                  "MS* + restyled translator": [SYN, MS], "restyled translator + AI (no MS*)": [SYN, AI]})
+# overrides added to the translator source (--translator) of these variants
+TRANSLATOR_EXTRA = {name: RESTYLE for name in ("restyled translator only", "full, restyled translator",
+                                               "MS* + restyled translator", "restyled translator + AI (no MS*)")}
 # run-name keys where the default rule (text before " (") collides
 RUN_KEYS = {"full (gamma 0.1)": "full_gamma0.1", "full, random contrast": "full_random_contrast",
             "random contrast + AI (no MS*)": "random_contrast_ai", "random contrast only, tied blood": "rc_tied_blood",
@@ -209,7 +212,7 @@ def run_ablation(args: argparse.Namespace) -> None:
         terms = ABLATION[name]
         key = RUN_KEYS.get(name) or name.split(" (")[0].replace("*", "").replace(" + ", "_").replace(" ", "_").lower()
         source = SOURCE.get(name, [f"data.synthetic.synthetic.translator={args.translator}",
-                                   *(RESTYLE if "restyled" in name else [])])
+                                   *TRANSLATOR_EXTRA.get(name, [])])
         over = [f"data.root={args.data}", f"train.name=unsup_{key}{args.suffix}", "method.terms=" + flow(terms),
                 *source, f"optim.iterations={args.iterations}", "optim.budget_minutes=null", "train.max_minutes=null",
                 *args.set]

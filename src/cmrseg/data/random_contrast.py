@@ -191,6 +191,11 @@ def _blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
     return F.conv2d(F.pad(x, (0, 0, r, r), mode="reflect"), k.view(1, 1, -1, 1))
 
 
+def _percentiles(v: torch.Tensor, percentiles: Range) -> tuple[torch.Tensor, torch.Tensor]:
+    lo, hi = torch.quantile(v, torch.tensor([percentiles[0] / 100, percentiles[1] / 100], dtype=v.dtype))
+    return lo, hi
+
+
 def _normalise(x: torch.Tensor, valid: torch.Tensor, percentiles: Range) -> torch.Tensor:
     """Per image: clip to the percentiles of its valid pixels, z-score over them; padding (valid 0) -> 0, as
     :func:`cmrseg.data.preprocess.normalise_intensity` and the zero canvas of real images."""
@@ -199,8 +204,7 @@ def _normalise(x: torch.Tensor, valid: torch.Tensor, percentiles: Range) -> torc
         m = valid[i, 0] > 0
         if not m.any():
             continue
-        v = x[i, 0][m]
-        lo, hi = torch.quantile(v, torch.tensor([percentiles[0] / 100, percentiles[1] / 100], dtype=v.dtype))
+        lo, hi = _percentiles(x[i, 0][m], percentiles)
         img = x[i, 0].clamp(lo, hi)
         vals = img[m]
         std = vals.std()
@@ -255,8 +259,7 @@ def _unit_range(image: torch.Tensor, valid: torch.Tensor, percentiles: Range) ->
     out = torch.zeros_like(image)
     for i in range(image.shape[0]):
         m = valid[i, 0] > 0
-        v = image[i, 0][m] if m.any() else image[i, 0].flatten()
-        lo, hi = torch.quantile(v, torch.tensor([percentiles[0] / 100, percentiles[1] / 100], dtype=v.dtype))
+        lo, hi = _percentiles(image[i, 0][m] if m.any() else image[i, 0].flatten(), percentiles)
         out[i, 0] = ((image[i, 0] - lo) / (hi - lo).clamp_min(1e-6)).clamp(0, 1)
     return out
 
