@@ -77,22 +77,28 @@ def saved_summary(path: Path) -> dict:
     return json.loads(path.read_text(encoding="utf-8"))["structures"]
 
 
-def run_job(cfg_path: str, overrides: list[str], mode: str, data: str, sel: list[str], meta: dict) -> dict:
+def run_job(cfg_path: str, overrides: list[str], mode: str, data: str, sel: list[str], meta: dict,
+            lge: str = "") -> dict:
     """One table row: train (mode ``train``) or reuse (``reuse``) a run and score its best.pt on val and on the
-    selection set, or read those two scores back from the run's saved evaluations (``saved``)."""
+    selection set (and on ``lge``'s val split when given), or read those scores back from the run's saved
+    evaluations (``saved``)."""
     if mode == "saved":
         cfg = load_config(cfg_path, overrides)
         run_dir = Path(cfg.train.out_dir) / cfg.train.name
         val, chosen = (saved_summary(run_dir / sub / "summary.json") for sub in ("eval", "selection/eval"))
+        cross = saved_summary(run_dir / "lge_val" / "eval" / "summary.json") if lge else None
     else:
         cfg, run_dir, val = train_and_evaluate(cfg_path, overrides, mode == "reuse")
-        chosen = evaluate_checkpoint(run_dir / "checkpoints" / "best.pt", data, run_dir / "selection", split="train",
-                                     patients=sel, progress=False, threads=cfg.train.threads,
-                                     device=cfg.train.device).summary
+        best = run_dir / "checkpoints" / "best.pt"
+        chosen = evaluate_checkpoint(best, data, run_dir / "selection", split="train", patients=sel, progress=False,
+                                     threads=cfg.train.threads, device=cfg.train.device).summary
+        cross = (evaluate_checkpoint(best, lge, run_dir / "lge_val", split="val", progress=False,
+                                     threads=cfg.train.threads, device=cfg.train.device).summary if lge else None)
     hist = pd.read_csv(run_dir / "history.csv")
     return {**meta, "iters": int(hist["iteration"].iloc[-1]),
             "best_iter": int(hist.loc[hist["val/dice_mean"].idxmax(), "iteration"]),
-            **dice_columns("sel", chosen), **dice_columns("val", val)}
+            **dice_columns("sel", chosen), **dice_columns("val", val),
+            **(dice_columns("LGE", cross) if cross else {})}
 
 
 def main() -> None:
@@ -116,6 +122,8 @@ def main() -> None:
     ap.add_argument("--jobs", type=int, default=1,
                     help="runs trained and evaluated at once, one process each (e.g. several runs sharing one GPU "
                          "with --set train.device=cuda train.threads=1)")
+    ap.add_argument("--lge", default="", help="also score every run on this dataset's val split (e.g. "
+                    "../shared/data/mscmr_lge: another sequence); reported, never used for the choice")
     ap.add_argument("--set", nargs="*", default=[], help="extra overrides for every run")
     args = ap.parse_args()
     sel = selection_patients(args.data, args.labelled, args.selection)
@@ -126,7 +134,7 @@ def main() -> None:
         ensure_autoencoder(Path(args.autoencoder), args.data, list(args.set))
     mode = "saved" if args.saved else "reuse" if args.reuse else "train"
     jobs = [(cfg_path, [*base, f"train.seed={seed}", f"train.name={name}", *extra], mode, args.data, sel,
-             {"weight": w, "seed": seed, "run": name})
+             {"weight": w, "seed": seed, "run": name}, args.lge)
             for seed in args.seeds for w, name, extra, cfg_path in sweep_jobs(args, config, seed)]
     if args.jobs > 1:  # spawn: CUDA cannot be used in forked children
         with ProcessPoolExecutor(args.jobs, mp_context=get_context("spawn")) as pool:
@@ -136,7 +144,7 @@ def main() -> None:
     df = pd.DataFrame(rows)
     with pd.option_context("display.width", 250, "display.max_columns", 40):
         print("\n" + df.to_string(index=False))
-    cols = ["sel_mean", "sel_HD95", "val_mean", "val_HD95"]
+    cols = ["sel_mean", "sel_HD95", "val_mean", "val_HD95"] + (["LGE_mean", "LGE_HD95"] if args.lge else [])
     by_weight = df.groupby("weight", sort=False)[cols].agg(["mean", "std"]).round(3)
     by_weight.insert(0, ("seeds", "n"), df.groupby("weight", sort=False).size())
     if len(args.seeds) > 1:

@@ -26,6 +26,16 @@ class ExtraLabelsConfig(_Strict):
     pool: str = Field("unlabelled", description="which cases of the split it labels: unlabelled | labelled | train")
 
 
+class ExtraImagesConfig(_Strict):
+    """An unlabelled image stream from another dataset folder (e.g. another scanner or sequence whose images
+    a prior or an unsupervised term should see), read by any supported layout; its labels are never loaded."""
+
+    root: str = Field(..., description="dataset folder (any supported layout), not the run's data.root")
+    layout: str | None = Field(None, description="force a layout instead of auto-detection")
+    split: Literal["train", "val", "test", "all"] = Field(
+        "train", description="which of that folder's splits to read; keep its evaluation split out of training")
+
+
 class SyntheticConfig(_Strict):
     """A data stream of synthetic (image, label) pairs: label maps of a pool painted by a frozen translator
     (``source: translator``, optionally with its contrast randomised: ``restyle: true``) or by domain
@@ -80,6 +90,9 @@ class DataConfig(_Strict):
                                          description="batch size per stream, e.g. {images: 8}; default optim.batch_size")
     extra_labels: dict[str, ExtraLabelsConfig] = Field(
         default_factory=dict, description="extra labelled streams by name, e.g. {pseudo: {labels_dir: ...}}")
+    extra_images: dict[str, ExtraImagesConfig] = Field(
+        default_factory=dict, description="unlabelled image streams from other folders by name, e.g. "
+        "{lge: {root: ../shared/data/mscmr_lge, split: train}}")
     synthetic: dict[str, SyntheticConfig] = Field(
         default_factory=dict, description="synthetic-pair streams by name, e.g. {synthetic: {translator: ...}}")
 

@@ -21,6 +21,7 @@ from tqdm.auto import tqdm
 from cmrseg.config.load import dump_config
 from cmrseg.config.schema import Config
 from cmrseg.data.cache import PreprocessedCache
+from cmrseg.data.extra_images import extra_image_refs
 from cmrseg.data.extra_labels import attach_labels
 from cmrseg.data.preprocess import Preprocessed
 from cmrseg.data.splits import Split, split_from_config
@@ -70,6 +71,10 @@ def build_data(cfg: Config, method: Method, rank: int = 0) -> TrainingData:
         if extra.pool not in train_refs:
             raise ConfigError(f"data.extra_labels.{name}.pool must be one of {sorted(train_refs)}, not {extra.pool!r}")
         pools[name] = (attach_labels(train_refs[extra.pool], extra.labels_dir), True)
+    for name, images in cfg.data.extra_images.items():  # unlabelled images of another folder (scanner, sequence)
+        if name in pools:
+            raise ConfigError(f"data.extra_images.{name}: the stream name '{name}' is taken; choose another")
+        pools[name] = (extra_image_refs(name, images, cfg.data.root), False)
     streams: dict[str, PatchStream] = {}
     for i, name in enumerate(sorted(method.streams)):
         custom = method.build_stream(name, split, cache, cfg)
@@ -83,7 +88,7 @@ def build_data(cfg: Config, method: Method, rank: int = 0) -> TrainingData:
             continue
         if name not in pools:
             raise ConfigError(f"method '{method.name}' needs stream '{name}'; available: {sorted(pools)} "
-                              "(add labelled folders under data.extra_labels)")
+                              "(add labelled folders under data.extra_labels, other image folders under data.extra_images)")
         refs_s, with_label = pools[name]
         if not refs_s:
             raise ConfigError(f"stream '{name}' is empty for this split ({split.describe()})")
