@@ -25,12 +25,13 @@ def train_and_evaluate(config: str, overrides: list[str], reuse: bool) -> tuple[
     return cfg, run_dir, summary
 
 
-def lge_columns(run_dir: Path, lge_root: str) -> dict:
-    """Dice per structure, mean Dice and mean HD95 (mm) of the run's best checkpoint on MS-CMRSeg LGE val."""
+def lge_columns(run_dir: Path, lge_root: str, threads: int = 1, device: str = "cpu") -> dict:
+    """Dice per structure, mean Dice and mean HD95 (mm) of the run's best checkpoint on MS-CMRSeg LGE val
+    (evaluation written to ``run_dir/lge_val``)."""
     from cmrseg.pipeline import evaluate_checkpoint
 
     lge = evaluate_checkpoint(run_dir / "checkpoints" / "best.pt", lge_root, run_dir / "lge_val", split="val",
-                              progress=False).summary
+                              progress=False, threads=threads, device=device).summary
     return dice_columns("LGE", lge)
 
 

@@ -26,7 +26,7 @@ from multiprocessing import get_context
 from pathlib import Path
 
 import pandas as pd
-from common import dice_columns, train_and_evaluate
+from common import dice_columns, lge_columns, train_and_evaluate
 from shape_priors import ABLATION, NEEDS_AE, ensure_autoencoder
 
 from cmrseg.config import load_config
@@ -86,19 +86,17 @@ def run_job(cfg_path: str, overrides: list[str], mode: str, data: str, sel: list
         cfg = load_config(cfg_path, overrides)
         run_dir = Path(cfg.train.out_dir) / cfg.train.name
         val, chosen = (saved_summary(run_dir / sub / "summary.json") for sub in ("eval", "selection/eval"))
-        cross = saved_summary(run_dir / "lge_val" / "eval" / "summary.json") if lge else None
+        cross = dice_columns("LGE", saved_summary(run_dir / "lge_val" / "eval" / "summary.json")) if lge else {}
     else:
         cfg, run_dir, val = train_and_evaluate(cfg_path, overrides, mode == "reuse")
-        best = run_dir / "checkpoints" / "best.pt"
-        chosen = evaluate_checkpoint(best, data, run_dir / "selection", split="train", patients=sel, progress=False,
-                                     threads=cfg.train.threads, device=cfg.train.device).summary
-        cross = (evaluate_checkpoint(best, lge, run_dir / "lge_val", split="val", progress=False,
-                                     threads=cfg.train.threads, device=cfg.train.device).summary if lge else None)
+        chosen = evaluate_checkpoint(run_dir / "checkpoints" / "best.pt", data, run_dir / "selection", split="train",
+                                     patients=sel, progress=False, threads=cfg.train.threads,
+                                     device=cfg.train.device).summary
+        cross = lge_columns(run_dir, lge, cfg.train.threads, cfg.train.device) if lge else {}
     hist = pd.read_csv(run_dir / "history.csv")
     return {**meta, "iters": int(hist["iteration"].iloc[-1]),
             "best_iter": int(hist.loc[hist["val/dice_mean"].idxmax(), "iteration"]),
-            **dice_columns("sel", chosen), **dice_columns("val", val),
-            **(dice_columns("LGE", cross) if cross else {})}
+            **dice_columns("sel", chosen), **dice_columns("val", val), **cross}
 
 
 def main() -> None:

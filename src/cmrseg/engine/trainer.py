@@ -87,8 +87,8 @@ def build_data(cfg: Config, method: Method, rank: int = 0) -> TrainingData:
             streams[name] = custom
             continue
         if name not in pools:
-            raise ConfigError(f"method '{method.name}' needs stream '{name}'; available: {sorted(pools)} "
-                              "(add labelled folders under data.extra_labels, other image folders under data.extra_images)")
+            raise ConfigError(f"method '{method.name}' needs stream '{name}'; available: {sorted(pools)} (add "
+                              "labelled folders under data.extra_labels, other image folders under data.extra_images)")
         refs_s, with_label = pools[name]
         if not refs_s:
             raise ConfigError(f"stream '{name}' is empty for this split ({split.describe()})")
