@@ -11,7 +11,7 @@ The SRNN / SRSCN / ACNN rows need the pre-trained shape autoencoder (--autoencod
 it is trained first with configs/acdc/shape_ae.yaml (label maps of all training patients, ~14 min).
 
     python benchmarks/shape_priors.py --data ../shared/data/acdc --labelled 7 --iterations 4000 \
-        [--budget-minutes 55] [--methods unet scn srnn srscn acnn adversarial srscn_unl unet_unl unet_lge explog srscn_explog]
+        [--budget-minutes 55] [--methods unet scn srnn srscn acnn adversarial srscn_unl unet_unl unet_lge srscn_ae_unl explog srscn_explog]
         [--seeds 0 1 2] [--reuse] [--set train.threads=1]
 
 Without --budget-minutes the runs are iteration-budgeted (optim.budget_minutes and train.max_minutes unset),
@@ -45,10 +45,11 @@ ABLATION = {  # key -> (table name, config)
     "srscn_unl": ("SRSCN + AE on unlabelled", "configs/acdc/srscn_unlabelled_7.yaml"),
     "unet_unl": ("U-Net + AE on unlabelled", "configs/acdc/unet_ae_unlabelled_7.yaml"),
     "unet_lge": ("U-Net + AE on unlabelled LGE", "configs/acdc/unet_ae_lge_7.yaml"),
+    "srscn_ae_unl": ("SRSCN, shape prior on unlabelled", "configs/acdc/srscn_ae_unlabelled_7.yaml"),
     "explog": ("U-Net, exp-log loss", "configs/acdc/explog_7.yaml"),
     "srscn_explog": ("SRSCN, exp-log loss", "configs/acdc/srscn_explog_7.yaml"),
 }
-NEEDS_AE = {"srnn", "srscn", "acnn", "srscn_unl", "unet_unl", "unet_lge", "srscn_explog"}
+NEEDS_AE = {"srnn", "srscn", "acnn", "srscn_unl", "unet_unl", "unet_lge", "srscn_ae_unl", "srscn_explog"}
 CHECKS = ("impossible", "lv_not_enclosed", "fragmented_3d", "fragmented_2d")
 
 
