@@ -58,15 +58,17 @@ def selection_patients(data: str, labelled: int, n: int) -> list[str]:
     return chosen
 
 
-def sweep_jobs(args: argparse.Namespace, config: str, seed: int) -> list[tuple[float, str, list[str], str]]:
-    """(weight, run name, extra overrides, config) per run of one seed: the baseline as weight 0, then each weight."""
+def sweep_jobs(args: argparse.Namespace, config: str, seed: int) -> list[tuple[str, float, str, list[str], str]]:
+    """(method key, weight, run name, extra overrides, config) per run of one seed: the baseline (its own method
+    key, weight 0), then each weight of ``args.method`` (weight 0 there is a control, not the baseline)."""
     suffix = f"_l{args.labelled}_i{args.iterations}" + (f"_seed{seed}" if seed else "")
-    jobs = [(0.0, f"shape_{args.baseline}{suffix}", [], ABLATION[args.baseline][1])] if args.baseline else []
+    jobs = ([(args.baseline, 0.0, f"shape_{args.baseline}{suffix}", [], ABLATION[args.baseline][1])]
+            if args.baseline else [])
     for w in args.weights:
         override, own = term_override(config, args.term, w)
         name = f"shape_{args.method}{suffix}" if w == own else f"shape_{args.method}_{args.term}{w:g}{suffix}"
         extra = [f"method.params.autoencoder={args.autoencoder}"] if args.method in NEEDS_AE else []
-        jobs.append((w, name, [override, *extra], config))
+        jobs.append((args.method, w, name, [override, *extra], config))
     return jobs
 
 
@@ -132,8 +134,8 @@ def main() -> None:
         ensure_autoencoder(Path(args.autoencoder), args.data, list(args.set))
     mode = "saved" if args.saved else "reuse" if args.reuse else "train"
     jobs = [(cfg_path, [*base, f"train.seed={seed}", f"train.name={name}", *extra], mode, args.data, sel,
-             {"weight": w, "seed": seed, "run": name}, args.lge)
-            for seed in args.seeds for w, name, extra, cfg_path in sweep_jobs(args, config, seed)]
+             {"method": key, "weight": w, "seed": seed, "run": name}, args.lge)
+            for seed in args.seeds for key, w, name, extra, cfg_path in sweep_jobs(args, config, seed)]
     if args.jobs > 1:  # spawn: CUDA cannot be used in forked children
         with ProcessPoolExecutor(args.jobs, mp_context=get_context("spawn")) as pool:
             rows = list(pool.map(run_job, *zip(*jobs)))
@@ -143,14 +145,15 @@ def main() -> None:
     with pd.option_context("display.width", 250, "display.max_columns", 40):
         print("\n" + df.to_string(index=False))
     cols = ["sel_mean", "sel_HD95", "val_mean", "val_HD95"] + (["LGE_mean", "LGE_HD95"] if args.lge else [])
-    by_weight = df.groupby("weight", sort=False)[cols].agg(["mean", "std"]).round(3)
-    by_weight.insert(0, ("seeds", "n"), df.groupby("weight", sort=False).size())
+    arms = df.groupby(["method", "weight"], sort=False)  # the baseline and a weight-0 control stay apart
+    by_weight = arms[cols].agg(["mean", "std"]).round(3)
+    by_weight.insert(0, ("seeds", "n"), arms.size())
     if len(args.seeds) > 1:
         with pd.option_context("display.width", 250, "display.max_columns", 40):
             print("\nOver seeds (mean, sample sd):\n" + by_weight.to_string())
-    best = by_weight[("sel_mean", "mean")].idxmax()
-    b = by_weight.loc[best]
-    print(f"\nSelected on the selection set: {args.term} weight {best:g} (seeds {args.seeds}): selection mean Dice "
+    (best_method, best), b = max(by_weight.iterrows(), key=lambda kv: kv[1][("sel_mean", "mean")])
+    print(f"\nSelected on the selection set: {best_method} with {args.term} weight {best:g} (seeds {args.seeds}): "
+          "selection mean Dice "
           f"{b[('sel_mean', 'mean')]:.3f}, val mean Dice {b[('val_mean', 'mean')]:.3f}, val mean HD95 "
           f"{b[('val_HD95', 'mean')]:.2f} mm.")
     print(f"\nProtocol: {args.method} ({config}) with the {args.term} weight swept, other terms as configured; first "
