@@ -146,12 +146,13 @@ def main() -> None:
         print("\n" + df.to_string(index=False))
     cols = ["sel_mean", "sel_HD95", "val_mean", "val_HD95"] + (["LGE_mean", "LGE_HD95"] if args.lge else [])
     arms = df.groupby(["method", "weight"], sort=False)  # the baseline and a weight-0 control stay apart
-    by_weight = arms[cols].agg(["mean", "std"]).round(3)
-    by_weight.insert(0, ("seeds", "n"), arms.size())
+    by_arm = arms[cols].agg(["mean", "std"]).round(3)
+    by_arm.insert(0, ("seeds", "n"), arms.size())
     if len(args.seeds) > 1:
         with pd.option_context("display.width", 250, "display.max_columns", 40):
-            print("\nOver seeds (mean, sample sd):\n" + by_weight.to_string())
-    (best_method, best), b = max(by_weight.iterrows(), key=lambda kv: kv[1][("sel_mean", "mean")])
+            print("\nOver seeds (mean, sample sd):\n" + by_arm.to_string())
+    best_method, best = by_arm[("sel_mean", "mean")].idxmax()
+    b = by_arm.loc[(best_method, best)]
     print(f"\nSelected on the selection set: {best_method} with {args.term} weight {best:g} (seeds {args.seeds}): "
           "selection mean Dice "
           f"{b[('sel_mean', 'mean')]:.3f}, val mean Dice {b[('val_mean', 'mean')]:.3f}, val mean HD95 "
