@@ -27,7 +27,7 @@ from pathlib import Path
 
 import pandas as pd
 from common import dice_columns, lge_columns, train_and_evaluate
-from shape_priors import ABLATION, NEEDS_AE, ensure_autoencoder
+from shape_priors import ABLATION, NEEDS_AE, autoencoder_path, ensure_autoencoder
 
 from cmrseg.config import load_config
 from cmrseg.io import load_dataset
@@ -67,7 +67,8 @@ def sweep_jobs(args: argparse.Namespace, config: str, seed: int) -> list[tuple[s
     for w in args.weights:
         override, own = term_override(config, args.term, w)
         name = f"shape_{args.method}{suffix}" if w == own else f"shape_{args.method}_{args.term}{w:g}{suffix}"
-        extra = [f"method.params.autoencoder={args.autoencoder}"] if args.method in NEEDS_AE else []
+        extra = ([f"method.params.autoencoder={autoencoder_path(config, args.autoencoder)}"]
+                 if args.method in NEEDS_AE else [])
         jobs.append((args.method, w, name, [override, *extra], config))
     return jobs
 
@@ -111,7 +112,7 @@ def main() -> None:
     ap.add_argument("--labelled", type=int, default=7)
     ap.add_argument("--iterations", type=int, default=2000)
     ap.add_argument("--selection", type=int, default=10, help="number of held-out training patients to select on")
-    ap.add_argument("--autoencoder", default="runs/shape_ae_acdc/checkpoints/best.pt")
+    ap.add_argument("--autoencoder", default=None, help="shape AE checkpoint (default: the configuration's own)")
     ap.add_argument("--seeds", nargs="+", type=int, default=[0],
                     help="one run per weight and seed (seed N > 0: run name + '_seed<N>'); the weight with the best "
                          "selection-set mean Dice averaged over seeds is chosen")
@@ -131,7 +132,7 @@ def main() -> None:
     base = [f"data.root={args.data}", f"data.labelled={args.labelled}", f"optim.iterations={args.iterations}",
             "optim.budget_minutes=null", "train.max_minutes=null", *args.set]
     if args.method in NEEDS_AE and not args.saved:
-        ensure_autoencoder(Path(args.autoencoder), args.data, list(args.set))
+        ensure_autoencoder(autoencoder_path(config, args.autoencoder), args.data, list(args.set))
     mode = "saved" if args.saved else "reuse" if args.reuse else "train"
     jobs = [(cfg_path, [*base, f"train.seed={seed}", f"train.name={name}", *extra], mode, args.data, sel,
              {"method": key, "weight": w, "seed": seed, "run": name}, args.lge)

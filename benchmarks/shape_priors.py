@@ -7,11 +7,13 @@ results on the network's raw argmax (before post-processing) and after it (see c
 impossible = LV not enclosed by myocardium on some slice, or a structure in several pieces within a slice;
 3D fragmentation is shown apart, expert labels have it too). The ground truth's own rates are a reference row.
 
-The SRNN / SRSCN / ACNN rows need the pre-trained shape autoencoder (--autoencoder); if the file is missing
-it is trained first with configs/acdc/shape_ae.yaml (label maps of all training patients, ~14 min).
+The SRNN / SRSCN / ACNN rows need a pre-trained shape autoencoder: each configuration's own
+(method.params.autoencoder), or --autoencoder for all of them. A missing one is trained first with the config
+that writes it (configs/acdc/shape_ae.yaml or shape_dae.yaml: label maps of all training patients, minutes).
 
     python benchmarks/shape_priors.py --data ../shared/data/acdc --labelled 7 --iterations 4000 \
-        [--budget-minutes 55] [--methods unet scn srnn srscn acnn adversarial srscn_unl unet_unl unet_lge srscn_ae_unl explog srscn_explog]
+        [--budget-minutes 55] [--methods unet scn srnn srscn acnn adversarial srscn_unl unet_unl unet_lge srscn_ae_unl srscn_dae_unl
+         explog srscn_explog]
         [--seeds 0 1 2] [--reuse] [--set train.threads=1]
 
 Without --budget-minutes the runs are iteration-budgeted (optim.budget_minutes and train.max_minutes unset),
@@ -46,18 +48,32 @@ ABLATION = {  # key -> (table name, config)
     "unet_unl": ("U-Net + AE on unlabelled", "configs/acdc/unet_ae_unlabelled_7.yaml"),
     "unet_lge": ("U-Net + AE on unlabelled LGE", "configs/acdc/unet_ae_lge_7.yaml"),
     "srscn_ae_unl": ("SRSCN, shape prior on unlabelled", "configs/acdc/srscn_ae_unlabelled_7.yaml"),
+    "srscn_dae_unl": ("SRSCN, denoising shape prior on unlabelled", "configs/acdc/srscn_dae_unlabelled_7.yaml"),
     "explog": ("U-Net, exp-log loss", "configs/acdc/explog_7.yaml"),
     "srscn_explog": ("SRSCN, exp-log loss", "configs/acdc/srscn_explog_7.yaml"),
 }
-NEEDS_AE = {"srnn", "srscn", "acnn", "srscn_unl", "unet_unl", "unet_lge", "srscn_ae_unl", "srscn_explog"}
+NEEDS_AE = {"srnn", "srscn", "acnn", "srscn_unl", "unet_unl", "unet_lge", "srscn_ae_unl", "srscn_dae_unl",
+            "srscn_explog"}
+AE_CONFIGS = ("configs/acdc/shape_ae.yaml", "configs/acdc/shape_dae.yaml")  # the configs that write shape AEs
 CHECKS = ("impossible", "lv_not_enclosed", "fragmented_3d", "fragmented_2d")
 
 
+def autoencoder_path(config: str, override: str | None) -> Path:
+    """The shape AE checkpoint a configuration uses: ``override`` (--autoencoder) or its own."""
+    return Path(override or load_config(config).method.params["autoencoder"])
+
+
 def ensure_autoencoder(path: Path, data: str, extra: list[str]) -> None:
+    """Train the shape AE that writes ``path`` (one of AE_CONFIGS) unless it exists."""
     if path.exists():
         return
-    print(f"[shape AE] {path} missing: training configs/acdc/shape_ae.yaml first")
-    run = train(load_config("configs/acdc/shape_ae.yaml", [f"data.root={data}", *extra]))
+    writes = {c: load_config(c) for c in AE_CONFIGS}
+    owner = [c for c, cfg in writes.items() if Path(cfg.train.out_dir) / cfg.train.name / "checkpoints/best.pt" == path]
+    if not owner:
+        raise SystemExit(f"shape AE {path} is missing and none of {AE_CONFIGS} writes it: train it, or pass "
+                         "--autoencoder with an existing checkpoint")
+    print(f"[shape AE] {path} missing: training {owner[0]} first")
+    run = train(load_config(owner[0], [f"data.root={data}", *extra]))
     if not path.exists():
         raise SystemExit(f"the shape AE run {run} did not write {path}; pass --autoencoder {run}/checkpoints/best.pt")
 
@@ -94,7 +110,8 @@ def main() -> None:
     ap.add_argument("--iterations", type=int, default=4000)
     ap.add_argument("--budget-minutes", type=float, default=None, help="time budget per run (default: none)")
     ap.add_argument("--methods", nargs="+", default=list(ABLATION), choices=list(ABLATION))
-    ap.add_argument("--autoencoder", default="runs/shape_ae_acdc/checkpoints/best.pt")
+    ap.add_argument("--autoencoder", default=None,
+                    help="shape AE checkpoint for every AE-based row (default: each configuration's own)")
     ap.add_argument("--reuse", action="store_true", help="evaluate existing runs instead of training")
     ap.add_argument("--lge", default="../shared/data/mscmr_lge",
                     help="MS-CMRSeg LGE root: its val split is a cross-sequence test of every run ('' to skip)")
@@ -105,8 +122,8 @@ def main() -> None:
     args = ap.parse_args()
     budget = ([f"optim.budget_minutes={args.budget_minutes}", f"train.max_minutes={args.budget_minutes + 3}"]
               if args.budget_minutes else ["optim.budget_minutes=null", "train.max_minutes=null"])
-    if NEEDS_AE & set(args.methods):
-        ensure_autoencoder(Path(args.autoencoder), args.data, list(args.set))
+    for key in sorted(NEEDS_AE & set(args.methods)):
+        ensure_autoencoder(autoencoder_path(ABLATION[key][1], args.autoencoder), args.data, list(args.set))
     rows, gt_row = [], None
     for key, seed in ((k, s) for k in args.methods for s in args.seeds):
         name, config = ABLATION[key]
@@ -114,7 +131,7 @@ def main() -> None:
         overrides = [f"data.root={args.data}", f"data.labelled={args.labelled}", f"optim.iterations={args.iterations}",
                      *budget, f"train.name={run_name}", f"train.seed={seed}", *args.set]
         if key in NEEDS_AE:
-            overrides.append(f"method.params.autoencoder={args.autoencoder}")
+            overrides.append(f"method.params.autoencoder={autoencoder_path(config, args.autoencoder)}")
         cfg, run_dir, summary = train_and_evaluate(config, overrides, args.reuse)
         raw, post, gt = anatomy_rows(run_dir, cfg)
         hist = pd.read_csv(run_dir / "history.csv")

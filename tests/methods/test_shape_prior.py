@@ -78,3 +78,17 @@ def test_missing_autoencoder_or_position_head_fail_before_training(phantom_root:
         train(load_config(None, tiny_overrides(phantom_root, tmp_path, "scn") + ["method.name=scn"]))
     with pytest.raises(ConfigError, match="model.name: shape-ae"):
         train(load_config(None, tiny_overrides(phantom_root, tmp_path, "ae") + ["method.name=shape-ae"]))
+
+
+def test_denoising_shape_ae_trains_on_corrupted_maps_and_is_selected_on_repair(phantom_root: Path,
+                                                                               tmp_path: Path) -> None:
+    ov = tiny_overrides(phantom_root, tmp_path, "dae") + AE + ["method.params.corruption={max_blobs: 3}"]
+    run = train(load_config(None, ov))
+    hist = pd.read_csv(run / "history.csv")
+    cols = [f"val/{k}_dice_{s}" for k in ("recon", "denoise", "corrupt") for s in ("LV", "Myo", "RV", "mean")]
+    assert set(cols) <= set(hist.columns) and hist[cols].apply(lambda c: c.between(0, 1)).all().all()
+    assert (hist["val/corrupt_dice_mean"] < 1).all()  # the validation maps really are corrupted
+    ck = load_checkpoint(run / "checkpoints" / "best.pt")
+    assert ck["best_metric"] == pytest.approx(hist["val/denoise_dice_mean"].max())
+    with pytest.raises(ConfigError, match="corruption"):
+        create_method(MethodConfig(name="shape-ae", params={"corruption": {"blobs": 3}}))

@@ -3,7 +3,12 @@
 * ``shape-ae``: pre-trains the label-map autoencoder (model ``shape-ae``) on the labelled stream's
   (augmented) label maps, never on images: input = one-hot labels, loss = Dice+CE reconstruction.
   Validation = 3D reconstruction Dice of the validation label maps (``val/recon_dice_*``; ``best.pt`` on
-  ``val/recon_dice_mean``), not segmentation Dice.
+  ``val/recon_dice_mean``), not segmentation Dice. With ``method.params.corruption`` (a
+  :class:`~cmrseg.transforms.label_corruption.LabelCorruptionConfig`, ``{}`` for its defaults) it is a
+  *denoising* AE: the input is a randomly corrupted map and the target the clean one; validation then also
+  reports the 3D Dice of its output on corrupted validation maps (``val/denoise_dice_*``, fixed corruption
+  seed) next to that of the corrupted maps themselves (``val/corrupt_dice_mean``), and ``best.pt`` is
+  chosen on ``val/denoise_dice_mean``.
 * ``scn``: Dice+CE + 0.1 x ``slice_position`` (SRSCN's spatial constraint; ``model.params.position_head: true``).
 * ``srnn``: Dice+CE + 8.2 x ``shape_recon`` (SRSCN's shape reconstruction term; 5e-4 per-image sum at 128 px).
 * ``srscn``: both of the above (Yue et al., MICCAI 2019).
@@ -29,6 +34,7 @@ from cmrseg.errors import ConfigError
 from cmrseg.labels import NUM_CLASSES, STRUCTURES
 from cmrseg.losses.shape import one_hot
 from cmrseg.methods.base import Method, register_method
+from cmrseg.transforms.label_corruption import LabelCorruptionConfig, corrupt_label_maps
 
 AE_LOSSES = frozenset({"shape_recon", "shape_code", "shape_plausibility"})
 _SEG = {"loss": "dice_ce", "stream": "labelled", "weight": 1.0}
@@ -95,6 +101,22 @@ class ShapeAEPretraining(Method):
     default_terms = ({"loss": "dice_ce", "stream": "labelled", "weight": 1.0},)
     selection_metric = "val/recon_dice_mean"
 
+    def __init__(self, cfg: MethodConfig) -> None:
+        super().__init__(cfg)
+        raw = self.params.get("corruption")
+        try:
+            self.corruption = None if raw is None else LabelCorruptionConfig(**raw)
+        except (TypeError, ValueError) as err:
+            raise ConfigError(f"method 'shape-ae': bad method.params.corruption {raw!r}: {err}") from err
+        if self.corruption is not None:  # a denoiser is kept for what it repairs, not for copying clean maps
+            self.selection_metric = "val/denoise_dice_mean"
+
+    def _inputs(self, label: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        """The AE's input for integer label maps: one-hot, or corrupted maps when denoising."""
+        if self.corruption is None:
+            return one_hot(label, NUM_CLASSES)
+        return corrupt_label_maps(label, self.corruption, NUM_CLASSES, generator)
+
     def build_stream(self, name: str, split: Any, cache: Any, cfg: Any) -> None:
         if cfg.model.name != "shape-ae":
             raise ConfigError(f"method 'shape-ae' trains a label-map autoencoder: set model.name: shape-ae "
@@ -103,28 +125,41 @@ class ShapeAEPretraining(Method):
 
     def training_step(self, model: nn.Module, batches: dict[str, dict[str, torch.Tensor]],
                       iteration: int) -> tuple[torch.Tensor, dict[str, float]]:
-        """The base step with each batch's image replaced by its one-hot label map (the AE's input)."""
+        """The base step with each batch's image replaced by its (corrupted) one-hot label map (the AE's input)."""
         for name, b in batches.items():
             if "label" not in b:
                 raise ConfigError(f"method 'shape-ae' needs label maps, but stream '{name}' has none")
-        maps = {name: {**b, "image": one_hot(b["label"], NUM_CLASSES)} for name, b in batches.items()}
+        maps = {name: {**b, "image": self._inputs(b["label"]).to(b["label"].device)} for name, b in batches.items()}
         return super().training_step(model, maps, iteration)
 
     def validate(self, model: nn.Module, val: list, batch: int) -> dict[str, float]:
-        """3D Dice per structure between validation label maps and their reconstructions (preprocessed grid)."""
+        """3D Dice per structure between validation label maps and their reconstructions (preprocessed grid);
+        when denoising, also of the outputs for corrupted maps, and of the corrupted maps' argmax."""
         model.eval()
         dev = module_device(model)
-        scores: dict[str, list[float]] = {name: [] for name in STRUCTURES.values()}
+        kinds = ["recon"] + (["denoise", "corrupt"] if self.corruption is not None else [])
+        scores: dict[str, list[float]] = {f"{k}_{s}": [] for k in kinds for s in STRUCTURES.values()}
+        gen = torch.Generator().manual_seed(0)  # the same corrupted maps at every validation
         with torch.inference_mode():
             for _, vol in val:
                 lab = torch.from_numpy(vol.label.astype(np.int64))
-                rec = torch.cat([model(one_hot(lab[i : i + batch], NUM_CLASSES).to(dev))["logits"].argmax(1).cpu()
-                                 for i in range(0, lab.shape[0], batch)]).numpy()
-                for code, name in STRUCTURES.items():
-                    p, g = rec == code, vol.label == code
-                    denom = int(p.sum() + g.sum())
-                    scores[name].append(1.0 if denom == 0 else 2.0 * int((p & g).sum()) / denom)
+                maps = {"recon": one_hot(lab, NUM_CLASSES)}
+                if self.corruption is not None:
+                    maps["corrupt"] = corrupt_label_maps(lab, self.corruption, NUM_CLASSES, gen)
+                    maps["denoise"] = maps["corrupt"]
+                for kind in kinds:
+                    x = maps[kind]
+                    if kind == "corrupt":
+                        out = x.argmax(1).numpy()
+                    else:
+                        out = torch.cat([model(x[i : i + batch].to(dev))["logits"].argmax(1).cpu()
+                                         for i in range(0, x.shape[0], batch)]).numpy()
+                    for code, name in STRUCTURES.items():
+                        p, g = out == code, vol.label == code
+                        denom = int(p.sum() + g.sum())
+                        scores[f"{kind}_{name}"].append(1.0 if denom == 0 else 2.0 * int((p & g).sum()) / denom)
         model.train()
-        out = {f"val/recon_dice_{k}": float(np.mean(v)) for k, v in scores.items()}
-        out["val/recon_dice_mean"] = float(np.mean([out[f"val/recon_dice_{k}"] for k in STRUCTURES.values()]))
+        out = {f"val/{k}_dice_{s}": float(np.mean(scores[f"{k}_{s}"])) for k in kinds for s in STRUCTURES.values()}
+        for k in kinds:
+            out[f"val/{k}_dice_mean"] = float(np.mean([out[f"val/{k}_dice_{s}"] for s in STRUCTURES.values()]))
         return out
