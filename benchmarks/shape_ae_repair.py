@@ -27,18 +27,8 @@ from tqdm.auto import tqdm
 from cmrseg.data.preprocess import preprocess
 from cmrseg.inference import Predictor
 from cmrseg.io import load_dataset
-from cmrseg.labels import STRUCTURES
+from cmrseg.metrics.overlap import dice_per_structure
 from cmrseg.models.shape_ae import load_shape_ae
-
-
-def dice_3d(pred: np.ndarray, gt: np.ndarray) -> dict[str, float]:
-    """Dice per structure (1.0 when both are empty, 0.0 when only one is)."""
-    out = {}
-    for code, name in STRUCTURES.items():
-        p, g = pred == code, gt == code
-        denom = int(p.sum() + g.sum())
-        out[name] = 1.0 if denom == 0 else 2.0 * int((p & g).sum()) / denom
-    return out
 
 
 def repair(ae: torch.nn.Module, probs: torch.Tensor, batch: int = 8) -> torch.Tensor:
@@ -75,7 +65,7 @@ def main() -> None:
         outputs = {"prediction": probs, **{name: repair(ae, probs) for name, ae in aes.items()}}
         for name, maps in outputs.items():
             dist = float("nan") if name == "prediction" else float((maps - probs).pow(2).sum(1).mean())
-            rows.append({"volume": ref.case_id, "map": name, **dice_3d(maps.argmax(1).numpy(), pre.label),
+            rows.append({"volume": ref.case_id, "map": name, **dice_per_structure(maps.argmax(1).numpy(), pre.label),
                          "plausibility": dist})
         if shown is None:
             shown = (pre.image, pre.label, {k: v.argmax(1).numpy() for k, v in outputs.items()})

@@ -22,19 +22,11 @@ from cmrseg.errors import ConfigError
 from cmrseg.labels import STRUCTURES
 from cmrseg.losses import registration as _losses  # noqa: F401  (registers the reg_* losses)
 from cmrseg.methods.base import Method, register_method, term_scale
+from cmrseg.metrics.overlap import dice_per_structure
 from cmrseg.registration.pairs import PairStream, PhasePair, phase_pairs
 from cmrseg.registration.registrators import negative_jacobian_share, predict_displacement, warp_labels
 
 REGISTRATION_MODELS = ("vxm-2d",)
-
-
-def dice_per_structure(pred: np.ndarray, gt: np.ndarray) -> dict[str, float]:
-    out = {}
-    for code, name in STRUCTURES.items():
-        p, g = pred == code, gt == code
-        denom = int(p.sum() + g.sum())
-        out[name] = 1.0 if denom == 0 else 2.0 * int((p & g).sum()) / denom
-    return out
 
 
 @register_method("registration")

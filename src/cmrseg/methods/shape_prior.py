@@ -34,6 +34,7 @@ from cmrseg.errors import ConfigError
 from cmrseg.labels import NUM_CLASSES, STRUCTURES
 from cmrseg.losses.shape import one_hot
 from cmrseg.methods.base import Method, register_method
+from cmrseg.metrics.overlap import dice_per_structure
 from cmrseg.transforms.label_corruption import LabelCorruptionConfig, corrupt_label_maps
 
 AE_LOSSES = frozenset({"shape_recon", "shape_code", "shape_plausibility"})
@@ -154,10 +155,8 @@ class ShapeAEPretraining(Method):
                     else:
                         out = torch.cat([model(x[i : i + batch].to(dev))["logits"].argmax(1).cpu()
                                          for i in range(0, x.shape[0], batch)]).numpy()
-                    for code, name in STRUCTURES.items():
-                        p, g = out == code, vol.label == code
-                        denom = int(p.sum() + g.sum())
-                        scores[f"{kind}_{name}"].append(1.0 if denom == 0 else 2.0 * int((p & g).sum()) / denom)
+                    for name, d in dice_per_structure(out, vol.label).items():
+                        scores[f"{kind}_{name}"].append(d)
         model.train()
         out = {f"val/{k}_dice_{s}": float(np.mean(scores[f"{k}_{s}"])) for k in kinds for s in STRUCTURES.values()}
         for k in kinds:
