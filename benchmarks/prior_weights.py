@@ -67,8 +67,8 @@ def sweep_jobs(args: argparse.Namespace, config: str, seed: int) -> list[tuple[s
     for w in args.weights:
         override, own = term_override(config, args.term, w)
         name = f"shape_{args.method}{suffix}" if w == own else f"shape_{args.method}_{args.term}{w:g}{suffix}"
-        extra = ([f"method.params.autoencoder={autoencoder_path(config, args.autoencoder)}"]
-                 if args.method in NEEDS_AE else [])
+        extra = ([f"method.params.autoencoder={args.autoencoder}"]
+                 if args.method in NEEDS_AE and args.autoencoder else [])
         jobs.append((args.method, w, name, [override, *extra], config))
     return jobs
 

@@ -130,8 +130,8 @@ def main() -> None:
         run_name = seeded_run_name(f"shape_{key}_l{args.labelled}_i{args.iterations}", seed)
         overrides = [f"data.root={args.data}", f"data.labelled={args.labelled}", f"optim.iterations={args.iterations}",
                      *budget, f"train.name={run_name}", f"train.seed={seed}", *args.set]
-        if key in NEEDS_AE:
-            overrides.append(f"method.params.autoencoder={autoencoder_path(config, args.autoencoder)}")
+        if key in NEEDS_AE and args.autoencoder:
+            overrides.append(f"method.params.autoencoder={args.autoencoder}")
         cfg, run_dir, summary = train_and_evaluate(config, overrides, args.reuse)
         raw, post, gt = anatomy_rows(run_dir, cfg)
         hist = pd.read_csv(run_dir / "history.csv")

@@ -112,11 +112,11 @@ class ShapeAEPretraining(Method):
         if self.corruption is not None:  # a denoiser is kept for what it repairs, not for copying clean maps
             self.selection_metric = "val/denoise_dice_mean"
 
-    def _inputs(self, label: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    def _inputs(self, label: torch.Tensor) -> torch.Tensor:
         """The AE's input for integer label maps: one-hot, or corrupted maps when denoising."""
         if self.corruption is None:
             return one_hot(label, NUM_CLASSES)
-        return corrupt_label_maps(label, self.corruption, NUM_CLASSES, generator)
+        return corrupt_label_maps(label, self.corruption, NUM_CLASSES)
 
     def build_stream(self, name: str, split: Any, cache: Any, cfg: Any) -> None:
         if cfg.model.name != "shape-ae":
@@ -130,7 +130,7 @@ class ShapeAEPretraining(Method):
         for name, b in batches.items():
             if "label" not in b:
                 raise ConfigError(f"method 'shape-ae' needs label maps, but stream '{name}' has none")
-        maps = {name: {**b, "image": self._inputs(b["label"]).to(b["label"].device)} for name, b in batches.items()}
+        maps = {name: {**b, "image": self._inputs(b["label"])} for name, b in batches.items()}
         return super().training_step(model, maps, iteration)
 
     def validate(self, model: nn.Module, val: list, batch: int) -> dict[str, float]:
@@ -141,20 +141,18 @@ class ShapeAEPretraining(Method):
         kinds = ["recon"] + (["denoise", "corrupt"] if self.corruption is not None else [])
         scores: dict[str, list[float]] = {f"{k}_{s}": [] for k in kinds for s in STRUCTURES.values()}
         gen = torch.Generator().manual_seed(0)  # the same corrupted maps at every validation
+        def through_ae(x: torch.Tensor) -> np.ndarray:
+            return torch.cat([model(x[i : i + batch].to(dev))["logits"].argmax(1).cpu()
+                              for i in range(0, x.shape[0], batch)]).numpy()
+
         with torch.inference_mode():
             for _, vol in val:
                 lab = torch.from_numpy(vol.label.astype(np.int64))
-                maps = {"recon": one_hot(lab, NUM_CLASSES)}
+                outs = {"recon": through_ae(one_hot(lab, NUM_CLASSES))}
                 if self.corruption is not None:
-                    maps["corrupt"] = corrupt_label_maps(lab, self.corruption, NUM_CLASSES, gen)
-                    maps["denoise"] = maps["corrupt"]
-                for kind in kinds:
-                    x = maps[kind]
-                    if kind == "corrupt":
-                        out = x.argmax(1).numpy()
-                    else:
-                        out = torch.cat([model(x[i : i + batch].to(dev))["logits"].argmax(1).cpu()
-                                         for i in range(0, x.shape[0], batch)]).numpy()
+                    corrupted = corrupt_label_maps(lab, self.corruption, NUM_CLASSES, gen)
+                    outs.update(denoise=through_ae(corrupted), corrupt=corrupted.argmax(1).numpy())
+                for kind, out in outs.items():
                     for name, d in dice_per_structure(out, vol.label).items():
                         scores[f"{kind}_{name}"].append(d)
         model.train()
