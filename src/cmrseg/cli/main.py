@@ -240,6 +240,31 @@ def propagate(
 
 
 @app.command()
+def sweep(
+    configs: list[Path] = typer.Argument(..., help="recipe config(s), e.g. configs/recipes/semi.yaml"),
+    labelled: list[int] = typer.Option([1, 3, 7], "--labelled", "-l", help="label budgets (labelled patients): "
+                                       "--labelled 1 3 7"),
+    seeds: list[int] = typer.Option([0, 1, 2], "--seeds", help="seeds per budget: --seeds 0 1 2"),
+    baseline: Optional[Path] = typer.Option(None, help="also sweep this config (e.g. configs/recipes/supervised.yaml)"),
+    eval_: list[str] = typer.Option([], "--eval", help="another labelled set to score every run on: "
+                                    "NAME=ROOT[:SPLIT], e.g. lge=../shared/data/mscmr_lge:val"),
+    jobs: int = typer.Option(1, help="trainings at once; each gets cores / jobs threads"),
+    out: Path = typer.Option(Path("runs/sweep"), help="folder of the runs and tables"),
+    set_: list[str] = typer.Option([], "--set", "-s", help="override for every run, e.g. -s optim.iterations=100"),
+) -> None:
+    """Train and score a recipe at several label budgets and seeds; write a table and a Dice-vs-labelled figure."""
+    from cmrseg.workflows.sweep import EvalSet, SweepSpec, run_sweep
+
+    try:
+        spec = SweepSpec([str(c) for c in configs] + ([str(baseline)] if baseline else []), labelled, seeds, out,
+                         list(set_), [EvalSet.parse(e) for e in eval_], jobs)
+        run_sweep(spec)
+    except CmrsegError as exc:
+        _fail(exc)
+    typer.echo(str(out / "table.md"))
+
+
+@app.command()
 def phantom(out: Path = typer.Argument(..., help="folder to write an ACDC-like synthetic dataset"),
             patients: int = typer.Option(12), val: int = typer.Option(3), seed: int = typer.Option(0)) -> None:
     """Write the built-in synthetic cine phantom dataset (ACDC layout)."""
@@ -261,5 +286,24 @@ def info() -> None:
     typer.echo("layouts: acdc, mscmr, mnms, nnunet, pairs (+ DICOM series for predict)")
 
 
+MULTI_VALUE_OPTIONS = ("--labelled", "-l", "--seeds")
+
+
+def spread_multi_values(argv: list[str]) -> list[str]:
+    """``--seeds 0 1 2`` -> ``--seeds 0 --seeds 1 --seeds 2`` (click takes one value per option occurrence)."""
+    out: list[str] = []
+    current = None
+    for tok in argv:
+        if tok in MULTI_VALUE_OPTIONS:
+            current = tok
+            continue
+        if current is not None and tok.lstrip("-").isdigit() and not tok.startswith("--"):
+            out += [current, tok]
+            continue
+        current = None
+        out.append(tok)
+    return out
+
+
 def main() -> None:  # pragma: no cover
-    sys.exit(app())
+    sys.exit(app(args=spread_multi_values(sys.argv[1:])))

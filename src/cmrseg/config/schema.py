@@ -81,6 +81,9 @@ class DataConfig(_Strict):
     layout: str | None = Field(None, description="force a layout instead of auto-detection")
     labelled: int | list[str] | None = Field(None, description="first N training patients, ids, or all")
     labelled_phases: list[str] | None = Field(None, description="keep labels of these phases only, e.g. [ED]")
+    selection: int | list[str] | None = Field(
+        None, description="training patients held out of training to choose the checkpoint on (best.pt) instead "
+        "of val: the last N labelled training patients in id order, or patient ids; val is then only reported")
     val_fraction: float = 0.2
     cache_dir: str = ".cache/cmrseg"
     preprocess: PreprocessConfig = Field(default_factory=PreprocessConfig)

@@ -3,11 +3,14 @@
 ``labelled=N`` takes the first N training patients in ascending id order (the convention of the
 semi-supervised ACDC literature: N = 1, 3, 7, 14, 70); an explicit list of patient ids is also accepted.
 The remaining training patients become the unlabelled pool (their labels are never loaded for training).
+
+A *selection set* (``selection=N``: the last N labelled training patients in id order, or patient ids) is held
+out of training entirely; the engine then picks its checkpoint there, so that val is only reported.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -20,6 +23,12 @@ class Split:
     labelled: list[CaseRef]
     unlabelled: list[CaseRef]
     val: list[CaseRef]
+    selection: list[CaseRef] = field(default_factory=list)
+
+    @property
+    def model_selection(self) -> list[CaseRef]:
+        """The volumes that choose the checkpoint: the selection set when there is one, else val."""
+        return self.selection or self.val
 
     @property
     def labelled_patients(self) -> list[str]:
@@ -27,8 +36,11 @@ class Split:
 
     def describe(self) -> str:
         n = lambda refs: len({r.patient for r in refs})  # noqa: E731
-        return (f"{n(self.labelled)} labelled patients ({len(self.labelled)} volumes), "
+        text = (f"{n(self.labelled)} labelled patients ({len(self.labelled)} volumes), "
                 f"{n(self.unlabelled)} unlabelled ({len(self.unlabelled)}), {n(self.val)} val ({len(self.val)})")
+        if self.selection:
+            text += f", {n(self.selection)} selection ({len(self.selection)}; choose the checkpoint)"
+        return text
 
 
 def assign_default_split(refs: list[CaseRef], val_fraction: float = 0.2, seed: int = 0) -> None:
@@ -45,7 +57,8 @@ def assign_default_split(refs: list[CaseRef], val_fraction: float = 0.2, seed: i
 
 
 def make_split(refs: list[CaseRef], labelled: int | list[str] | None = None, val_fraction: float = 0.2,
-               seed: int = 0, labelled_phases: list[str] | None = None) -> Split:
+               seed: int = 0, labelled_phases: list[str] | None = None,
+               selection: int | list[str] | None = None) -> Split:
     """Split refs into labelled / unlabelled training volumes and validation volumes.
 
     Args:
@@ -53,11 +66,17 @@ def make_split(refs: list[CaseRef], labelled: int | list[str] | None = None, val
         labelled: ``None`` = all training patients; ``N`` = first N in ascending id order; or patient ids.
         labelled_phases: keep labels only for these phases (e.g. ``["ED"]``); the labelled patients' other
             frames join the unlabelled pool (label propagation experiments).
+        selection: training patients held out of training (neither labelled nor unlabelled) to choose the
+            checkpoint on: ``N`` = the last N labelled training patients in id order, or patient ids.
     """
     assign_default_split(refs, val_fraction, seed)
     train = [r for r in refs if r.split == "train"]
     val = [r for r in refs if r.split == "val" and r.label_path is not None]
     with_labels = sorted({r.patient for r in train if r.label_path is not None})
+    held = _selection_patients(with_labels, selection)
+    sel = [r for r in train if r.patient in held and r.label_path is not None]
+    train = [r for r in train if r.patient not in held]
+    with_labels = [p for p in with_labels if p not in held]
     if labelled is None:
         chosen = set(with_labels)
     elif isinstance(labelled, int):
@@ -79,9 +98,25 @@ def make_split(refs: list[CaseRef], labelled: int | list[str] | None = None, val
         if not lab:
             raise ConfigError(f"no labelled volume has a phase in {sorted(phases)} (phases known: "
                               f"{sorted({str(r.phase) for r in train})})")
-    return Split(lab, unl, val)
+    return Split(lab, unl, val, sel)
+
+
+def _selection_patients(with_labels: list[str], selection: int | list[str] | None) -> set[str]:
+    if selection is None:
+        return set()
+    if isinstance(selection, int):
+        if selection < 1 or selection >= len(with_labels):
+            raise ConfigError(f"data.selection={selection}: give 1..{len(with_labels) - 1} (the last N of the "
+                              f"{len(with_labels)} labelled training patients) or a list of patient ids")
+        return set(with_labels[-selection:])
+    unknown = sorted(set(selection) - set(with_labels))
+    if unknown:
+        raise ConfigError(f"data.selection patients {unknown} are not labelled training patients of this dataset; "
+                          f"known: {with_labels[:3]} ... {with_labels[-3:]}")
+    return set(selection)
 
 
 def split_from_config(refs: list[CaseRef], data: "DataConfig", seed: int) -> Split:  # noqa: F821
-    """:func:`make_split` with the label budget, val fraction and labelled phases of a run's data config."""
-    return make_split(refs, data.labelled, data.val_fraction, seed, data.labelled_phases)
+    """:func:`make_split` with the label budget, val fraction, labelled phases and selection set of a run's data
+    config."""
+    return make_split(refs, data.labelled, data.val_fraction, seed, data.labelled_phases, data.selection)

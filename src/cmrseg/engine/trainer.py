@@ -98,7 +98,7 @@ def build_data(cfg: Config, method: Method, rank: int = 0) -> TrainingData:
         batch = cfg.data.stream_batch.get(name, cfg.optim.batch_size)
         streams[name] = PatchStream(bank, batch, cfg.data.patch, cfg.data.foreground_p,
                                     with_labels=with_label, seed=cfg.train.seed + 1000 * (i + 1) + 7919 * rank)
-    val = [(r.case_id, cache.get(r)) for r in split.val]
+    val = [(r.case_id, cache.get(r)) for r in split.model_selection]  # chooses best.pt
     return TrainingData(split, streams, val)
 
 

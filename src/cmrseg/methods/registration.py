@@ -54,8 +54,8 @@ class Registration(Method):
             pairs.append(PhasePair(patient, cache.get(ed, with_label=lab), cache.get(es, with_label=lab)))
         if not pairs:
             raise ConfigError(f"no training patient has both an ED and an ES frame ({split.describe()})")
-        self._val_pairs = [(p, ed.case_id, es.case_id) for p, ed, es in phase_pairs(split.val)]
-        if split.val and not self._val_pairs:
+        self._val_pairs = [(p, ed.case_id, es.case_id) for p, ed, es in phase_pairs(split.model_selection)]
+        if split.model_selection and not self._val_pairs:
             raise ConfigError("no validation patient has both an ED and an ES frame: propagation cannot be validated")
         aug = cfg.augment
         return PairStream(pairs, cfg.data.stream_batch.get(name, cfg.optim.batch_size), cfg.data.patch,

@@ -1,0 +1,227 @@
+"""Label-budget sweeps: one config trained at several label budgets and seeds, evaluated, tabulated and plotted.
+
+``cmrseg sweep RECIPE --labelled 1 3 7 --seeds 0 1 2 [--baseline supervised.yaml]`` trains every
+(config, budget, seed) run of the one engine, resumably (a finished run has ``DONE``; an interrupted one
+continues from ``last.pt``), as many at once as ``--jobs`` (threads per job = cores / jobs, so the machine is
+never oversubscribed). Each run's ``best.pt`` is then scored on ACDC val, on the selection set that chose it
+(``data.selection``) and on any other labelled set given (``--eval NAME=ROOT[:SPLIT]``, e.g. MS-CMRSeg LGE val).
+Outputs under ``runs/sweep/<name>/``: ``runs.csv`` (one row per run), ``table.csv`` / ``table.md`` (mean +- sd
+over seeds per config and budget) and ``dice_vs_labelled.png``.
+
+Layout of one run: ``<out>/<config stem>_l<N>_s<seed>/`` (an ordinary engine run folder), with ``eval/``
+(val), ``selection/eval/`` and ``<set name>/eval/``, each holding the evaluation's ``summary.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+from rich.console import Console
+
+from cmrseg.errors import ConfigError
+
+console = Console(stderr=True)
+STRUCTS = ("LV", "Myo", "RV")
+
+
+@dataclass(frozen=True)
+class EvalSet:
+    """Another labelled dataset every run is scored on (never trained on)."""
+
+    name: str
+    root: str
+    split: str | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> "EvalSet":
+        """``NAME=ROOT[:SPLIT]``, e.g. ``lge=../shared/data/mscmr_lge:val``."""
+        name, sep, rest = text.partition("=")
+        if not sep or not name or not rest:
+            raise ConfigError(f"--eval {text!r}: write NAME=ROOT or NAME=ROOT:SPLIT, e.g. lge=../shared/data/mscmr_lge:val")
+        root, _, split = rest.partition(":")
+        if name in {"eval", "selection", "checkpoints", "tb"}:
+            raise ConfigError(f"--eval name {name!r} is taken by the run folder's own entries; choose another")
+        return cls(name, root, split or None)
+
+
+@dataclass
+class SweepSpec:
+    """What a sweep trains and scores."""
+
+    configs: list[str]
+    labelled: list[int]
+    seeds: list[int]
+    out_dir: Path
+    overrides: list[str] = field(default_factory=list)
+    eval_sets: list[EvalSet] = field(default_factory=list)
+    jobs: int = 1
+    progress: bool = False
+
+    def run_name(self, config: str, labelled: int, seed: int) -> str:
+        return f"{Path(config).stem}_l{labelled}_s{seed}"
+
+    def runs(self) -> list[tuple[str, int, int]]:
+        return [(c, n, s) for c in self.configs for n in self.labelled for s in self.seeds]
+
+
+def run_overrides(spec: SweepSpec, config: str, labelled: int, seed: int, threads: int) -> list[str]:
+    return [*spec.overrides, f"data.labelled={labelled}", f"train.seed={seed}", f"train.threads={threads}",
+            f"train.name={spec.run_name(config, labelled, seed)}", f"train.out_dir={spec.out_dir}",
+            f"train.progress={str(spec.progress).lower()}"]
+
+
+def train_and_score(spec: SweepSpec, config: str, labelled: int, seed: int, threads: int) -> dict:
+    """Train one run (skipped when ``DONE``, resumed from ``last.pt``), score it; returns its row."""
+    import torch
+
+    from cmrseg.config import load_config
+    from cmrseg.data.splits import split_from_config
+    from cmrseg.engine import train
+    from cmrseg.io import load_dataset
+    from cmrseg.pipeline import evaluate_checkpoint, evaluate_run
+
+    torch.set_num_threads(threads)
+    cfg = load_config(config, run_overrides(spec, config, labelled, seed, threads))
+    run_dir = Path(cfg.train.out_dir) / cfg.train.name
+    if not (run_dir / "DONE").exists():
+        train(cfg, resume=(run_dir / "checkpoints" / "last.pt").exists())
+        (run_dir / "DONE").write_text("done\n", encoding="utf-8")
+    best = run_dir / "checkpoints" / "best.pt"
+    row: dict = {"config": Path(config).stem, "labelled": labelled, "seed": seed, "run": run_dir.name}
+    hist = pd.read_csv(run_dir / "history.csv")
+    row["train_min"] = round(float(hist["minutes"].iloc[-1]), 1)
+    row["iterations"] = int(hist["iteration"].iloc[-1])
+    if not (run_dir / "eval" / "summary.json").exists():
+        evaluate_run(run_dir, cfg, max_figures=2)
+    row.update(_columns("val", run_dir / "eval"))
+    row.update(_clinical_columns(run_dir / "eval"))
+    split = split_from_config(load_dataset(Path(cfg.data.root), cfg.data.layout), cfg.data, cfg.train.seed)
+    if split.selection:
+        sel_dir = run_dir / "selection"
+        if not (sel_dir / "eval" / "summary.json").exists():
+            evaluate_checkpoint(best, cfg.data.root, sel_dir, split="train", patients=sorted(
+                {r.patient for r in split.selection}), progress=False, threads=threads, max_figures=0)
+        row.update(_columns("sel", sel_dir / "eval"))
+    for es in spec.eval_sets:
+        if not (run_dir / es.name / "eval" / "summary.json").exists():
+            evaluate_checkpoint(best, es.root, run_dir / es.name, split=es.split, progress=False, threads=threads,
+                                max_figures=2)
+        row.update(_columns(es.name, run_dir / es.name / "eval"))
+    return row
+
+
+def _columns(prefix: str, eval_dir: Path) -> dict:
+    """Dice and HD95 (mm) per structure and their means from an evaluation's ``summary.json``."""
+    s = json.loads((eval_dir / "summary.json").read_text(encoding="utf-8"))["structures"]
+    out = {f"{prefix}_dice_{k}": s[k]["dice_mean"] for k in STRUCTS}
+    out[f"{prefix}_dice_mean"] = s["mean"]["dice_mean"]
+    out.update({f"{prefix}_hd95_{k}": s[k]["hd95_mm_mean"] for k in STRUCTS})
+    out[f"{prefix}_hd95_mean"] = s["mean"]["hd95_mm_mean"]
+    return out
+
+
+def _clinical_columns(eval_dir: Path) -> dict:
+    """LV / RV EF and LV mass agreement with the ground truth (MAE over val patients) when ED/ES pairs exist."""
+    path = eval_dir / "agreement.json"
+    if not path.exists():
+        return {}
+    a = json.loads(path.read_text(encoding="utf-8"))
+    keys = {"LV_EF_pct": "lvef_mae_pct", "RV_EF_pct": "rvef_mae_pct", "LV_mass_g": "lvmass_mae_g"}
+    return {col: a[k]["mae"] for k, col in keys.items() if k in a}
+
+
+def summarise(rows: pd.DataFrame) -> pd.DataFrame:
+    """Mean and sample sd over seeds per (config, labelled) of every numeric score column."""
+    scores = [c for c in rows.columns if c not in {"config", "labelled", "seed", "run"}]
+    g = rows.groupby(["config", "labelled"], sort=True)
+    out = g[scores].mean().round(4)
+    sd = g[scores].std().round(4).add_suffix("_sd")
+    out = out.join(sd)
+    out.insert(0, "seeds", g.size())
+    return out.reset_index()
+
+
+def markdown_table(summary: pd.DataFrame, eval_sets: list[EvalSet]) -> str:
+    """The headline columns as a Markdown table: mean +- sd over seeds."""
+    def pm(r: pd.Series, col: str, digits: int = 3) -> str:
+        if col not in r or pd.isna(r[col]):
+            return "-"
+        sd = r.get(f"{col}_sd")
+        return f"{r[col]:.{digits}f}" + ("" if sd is None or pd.isna(sd) else f" +- {sd:.{digits}f}")
+
+    sets = ["val"] + (["sel"] if "sel_dice_mean" in summary else []) + [e.name for e in eval_sets]
+    head = ["config", "labelled", "seeds", "train min"]
+    for s in sets:
+        head += [f"{s} Dice LV / Myo / RV", f"**{s} mean Dice**", f"{s} HD95 mean (mm)"]
+    head += ["LVEF MAE (pp)", "RVEF MAE (pp)", "LV mass MAE (g)"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for _, r in summary.iterrows():
+        cells = [str(r["config"]), str(r["labelled"]), str(r["seeds"]), pm(r, "train_min", 1)]
+        for s in sets:
+            cells += [" / ".join(f"{r[f'{s}_dice_{k}']:.3f}" if f"{s}_dice_{k}" in r else "-" for k in STRUCTS),
+                      f"**{pm(r, f'{s}_dice_mean')}**", pm(r, f"{s}_hd95_mean", 2)]
+        cells += [pm(r, "lvef_mae_pct", 2), pm(r, "rvef_mae_pct", 2), pm(r, "lvmass_mae_g", 1)]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def plot_dice_vs_labelled(summary: pd.DataFrame, path: Path, metric: str = "val_dice_mean") -> None:
+    """Mean Dice against labelled patients with +- sd error bars, one curve per config (baseline beside)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5.5, 4))
+    for name, g in summary.groupby("config", sort=False):
+        sd = g.get(f"{metric}_sd")
+        ax.errorbar(g["labelled"], g[metric], yerr=None if sd is None else sd.fillna(0), marker="o", capsize=3,
+                    label=str(name))
+    ax.set_xscale("symlog", linthresh=1)
+    ticks = sorted(summary["labelled"].unique())
+    ax.set_xticks(ticks, [str(t) for t in ticks])
+    ax.set_xlabel("labelled patients")
+    ax.set_ylabel(metric.replace("_", " ") + " (3D, mean LV/Myo/RV)")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def run_sweep(spec: SweepSpec) -> pd.DataFrame:
+    """Train and score every run of ``spec``; write runs.csv, table.csv, table.md and the figure."""
+    for c in spec.configs:
+        if not Path(c).is_file():
+            raise ConfigError(f"sweep config {c} does not exist")
+    jobs = max(1, min(spec.jobs, len(spec.runs())))
+    threads = max(1, (os.cpu_count() or 1) // jobs)
+    spec.out_dir.mkdir(parents=True, exist_ok=True)
+    rows: list[dict] = []
+    todo = spec.runs()
+    console.print(f"[bold]sweep[/] {len(todo)} runs, {jobs} at a time x {threads} thread(s) -> {spec.out_dir}")
+    if jobs == 1:
+        for c, n, s in todo:
+            rows.append(train_and_score(spec, c, n, s, threads))
+            console.print(f"[green]done[/] {rows[-1]['run']} val {rows[-1]['val_dice_mean']:.3f}")
+    else:
+        import multiprocessing as mp
+
+        with ProcessPoolExecutor(jobs, mp_context=mp.get_context("spawn")) as pool:
+            futures = {pool.submit(train_and_score, spec, c, n, s, threads): (c, n, s) for c, n, s in todo}
+            for fut in as_completed(futures):
+                rows.append(fut.result())
+                console.print(f"[green]done[/] {rows[-1]['run']} val {rows[-1]['val_dice_mean']:.3f}")
+    df = pd.DataFrame(rows).sort_values(["config", "labelled", "seed"])
+    df.to_csv(spec.out_dir / "runs.csv", index=False)
+    summary = summarise(df)
+    summary.to_csv(spec.out_dir / "table.csv", index=False)
+    (spec.out_dir / "table.md").write_text(markdown_table(summary, spec.eval_sets), encoding="utf-8")
+    plot_dice_vs_labelled(summary, spec.out_dir / "dice_vs_labelled.png")
+    return df
