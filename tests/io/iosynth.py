@@ -56,11 +56,14 @@ def label(shape=SHAPE, codes=(0, 1, 2, 3)) -> np.ndarray:
 def write_dicom_series(folder: Path, vol_zyx: np.ndarray, spacing=SPACING,
                        iop=(1.0, 0.0, 0.0, 0.0, 1.0, 0.0), origin=(10.0, -20.0, 30.0),
                        slice_offsets=None, pixel_spacing: tuple | None | str = "default",
-                       series_uid: str | None = None, trigger_times=(0.0,), start_index: int = 0) -> list[Path]:
+                       series_uid: str | None = None, trigger_times=(0.0,), start_index: int = 0,
+                       trigger_offsets=None, reverse_instances: bool = False) -> list[Path]:
     """Write ``vol_zyx`` (uint16 values) as a 2D MR DICOM series; files are named in shuffled order.
 
     ``slice_offsets`` (mm along the slice normal) default to ``k * sz``; ``pixel_spacing=None`` omits the tag.
-    Several ``trigger_times`` write a cine (same pixels per frame plus the frame index).
+    Several ``trigger_times`` write a cine (same pixels per frame plus the frame index); ``trigger_offsets`` (ms,
+    one per slice) shift each slice's trigger times, as scanners do; ``reverse_instances`` numbers the images
+    against the phase order (so only TriggerTime orders them right). Returns the paths in (slice, phase) order.
     """
     from pydicom.dataset import Dataset, FileMetaDataset
     from pydicom.uid import ExplicitVRLittleEndian, MRImageStorage, generate_uid
@@ -95,8 +98,8 @@ def write_dicom_series(folder: Path, vol_zyx: np.ndarray, spacing=SPACING,
         ds.Rows, ds.Columns = ny, nx
         ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
         ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 16, 15, 0
-        ds.InstanceNumber = n + 1
-        ds.TriggerTime = f"{trigger_times[t]:g}"
+        ds.InstanceNumber = nz * len(trigger_times) - n if reverse_instances else n + 1
+        ds.TriggerTime = f"{trigger_times[t] + (0.0 if trigger_offsets is None else trigger_offsets[k]):g}"
         ds.PixelData = (vol_zyx[k].astype(np.uint16) + t).tobytes()
         path = folder / f"IM{start_index + int(order[n]):04d}.dcm"
         ds.save_as(path, enforce_file_format=True)

@@ -10,6 +10,9 @@ slice) to RAS world millimetres (DICOM LPS with x and y negated), so a predictio
 from __future__ import annotations
 
 import logging
+import os
+import warnings
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,8 +39,8 @@ class _Slice:
     orientation: np.ndarray  # ImageOrientationPatient (6 direction cosines)
     pixel_spacing: tuple[float, float] | None  # (row spacing, column spacing) in mm
     shape: tuple[int, int]  # (Rows, Columns)
-    trigger_time: float
-    instance: int
+    trigger_time: float | None  # TriggerTime (ms after the R wave), None when absent
+    instance: int | None  # InstanceNumber, None when absent
     ds: pydicom.Dataset
 
 
@@ -117,11 +120,14 @@ def _slice_info(ds: pydicom.Dataset) -> _Slice:
                              "export the series with its geometry tags, or convert it to NIfTI with dcm2niix")
     ps = ds.get("PixelSpacing")
     spacing = None if ps is None or len(ps) != 2 else (float(ps[0]), float(ps[1]))
-    trigger = ds.get("TriggerTime")
+    if ds.get("Columns") is None:
+        raise InputError("DICOM tag Columns is missing (a truncated or damaged file)", path,
+                         "re-export the series, or remove this file if it is not part of it")
+    trigger, instance = ds.get("TriggerTime"), ds.get("InstanceNumber")
     return _Slice(path, np.array([float(v) for v in ds.ImagePositionPatient]),
                   np.array([float(v) for v in ds.ImageOrientationPatient]), spacing,
-                  (int(ds.Rows), int(ds.Columns)), float(trigger) if trigger not in (None, "") else 0.0,
-                  int(ds.get("InstanceNumber", 0) or 0), ds)
+                  (int(ds.Rows), int(ds.Columns)), float(trigger) if trigger not in (None, "") else None,
+                  int(instance) if instance not in (None, "") else None, ds)
 
 
 def _check_consistent(folder: Path, slices: list[_Slice]) -> None:
@@ -139,8 +145,24 @@ def _check_consistent(folder: Path, slices: list[_Slice]) -> None:
                              f"{first.pixel_spacing}, {s.path.name}: {s.shape} {s.pixel_spacing})", folder)
 
 
+def _where(position_mm: float, s: _Slice) -> str:
+    """A slice position in words: mm along the slice normal, the DICOM position and one of its files."""
+    ipp = ", ".join(f"{v:.2f}" for v in s.position)
+    return (f"slice position {position_mm:.2f} mm along the slice normal (ImagePositionPatient [{ipp}], "
+            f"e.g. {s.path.name})")
+
+
 def _group_positions(folder: Path, slices: list[_Slice], normal: np.ndarray) -> tuple[list[list[_Slice]], np.ndarray]:
-    """Group images by position along ``normal`` (cine frames share a position); returns groups and positions."""
+    """Group images by position along ``normal`` (cine phases share a position) and order each group's phases.
+
+    Phases are ordered by TriggerTime, then InstanceNumber (trigger times may differ between slices, so each
+    position is ordered on its own). Returns the groups (ordered along the normal) and their positions in mm.
+
+    Raises:
+        InputError: a duplicate phase (the same image twice, or two images with one trigger time at one
+            position), or a position with fewer / more phases than the others; each names the position, the
+            files and what is wrong.
+    """
     order = sorted(slices, key=lambda s: float(s.position @ normal))
     groups: list[list[_Slice]] = [[order[0]]]
     for s in order[1:]:
@@ -148,14 +170,76 @@ def _group_positions(folder: Path, slices: list[_Slice], normal: np.ndarray) -> 
             groups.append([s])
         else:
             groups[-1].append(s)
-    counts = {len(g) for g in groups}
-    if len(counts) > 1:
-        detail = ", ".join(f"{float(g[0].position @ normal):.2f} mm: {len(g)}" for g in groups)
-        raise InputError(f"slice positions hold different numbers of images ({detail}), frames are missing", folder,
-                         "re-export the complete series")
-    for g in groups:
-        g.sort(key=lambda s: (s.trigger_time, s.instance))
-    return groups, np.array([float(g[0].position @ normal) for g in groups])
+    positions = np.array([float(g[0].position @ normal) for g in groups])
+    if max(len(g) for g in groups) > 1:
+        _order_phases(folder, groups, positions)
+    return groups, positions
+
+
+def _phase_order(groups: list[list[_Slice]]) -> str:
+    """``"trigger"`` (TriggerTime, then InstanceNumber) when every image has a TriggerTime that varies within a
+    position, else ``"instance"`` (InstanceNumber alone; e.g. exports that write TriggerTime 0 everywhere)."""
+    slices = [s for g in groups for s in g]
+    if all(s.trigger_time is not None for s in slices) and all(
+            len({s.trigger_time for s in g}) > 1 for g in groups if len(g) > 1):
+        return "trigger"
+    missing = next((s for s in slices if s.instance is None), None)
+    if missing is not None:
+        raise InputError("cine phases cannot be ordered: this file has no InstanceNumber, and TriggerTime is missing "
+                         "or the same for every phase", missing.path,
+                         "export the series with its TriggerTime (0018,1060) and InstanceNumber (0020,0013) tags")
+    return "instance"
+
+
+def _order_phases(folder: Path, groups: list[list[_Slice]], positions: np.ndarray) -> None:
+    """Sort every position's images into phase order in place; raise on a duplicate or a missing phase."""
+    by_trigger = _phase_order(groups) == "trigger"
+    if not by_trigger:
+        log.warning("%s: cine phases ordered by InstanceNumber (TriggerTime missing or constant)", folder)
+    for g, pos in zip(groups, positions):
+        g.sort(key=lambda s: (s.trigger_time, s.instance or 0) if by_trigger else (s.instance,))
+        for a, b in zip(g, g[1:]):
+            uid = str(a.ds.get("SOPInstanceUID", ""))
+            if uid and uid == str(b.ds.get("SOPInstanceUID", "")):
+                what = f"the same image twice (SOPInstanceUID {uid})"
+            elif by_trigger and abs(a.trigger_time - b.trigger_time) < 1e-3:  # type: ignore[operator]
+                what = f"two images of one phase (both have TriggerTime {a.trigger_time:g} ms)"
+            elif not by_trigger and a.instance == b.instance:
+                what = f"two images of one phase (both have InstanceNumber {a.instance})"
+            else:
+                continue
+            raise InputError(f"duplicate phase at {_where(pos, a)}: {a.path.name} and {b.path.name} are {what}",
+                             folder, f"remove the duplicate ({a.path.name} or {b.path.name}) from the folder, or "
+                             "re-export the series")
+    counts = Counter(len(g) for g in groups)
+    n = max(counts, key=lambda c: (counts[c], c))  # most positions have this many phases
+    for g, pos in zip(groups, positions):
+        if len(g) == n:
+            continue
+        full = next(h for h in groups if len(h) == n)
+        others = f"{counts[n]} of the {len(groups)} slice positions have {n} phases"
+        if len(g) > n:
+            raise InputError(f"extra phase(s) at {_where(pos, g[0])}: it has {len(g)} images, while {others}",
+                             folder, "remove the images that do not belong to this cine (another acquisition?) "
+                             "or re-export the series")
+        detail = _missing_phases(g, full) if by_trigger else ""
+        raise InputError(f"phase(s) missing at {_where(pos, g[0])}: it has {len(g)} images, while {others}"
+                         f"{detail}", folder, "re-export the complete series (every slice at every phase)")
+
+
+def _missing_phases(g: list[_Slice], full: list[_Slice]) -> str:
+    """Which phases of a complete position ``full`` have no image of about the same trigger time in ``g``."""
+    ref = np.array([s.trigger_time for s in full], dtype=float)
+    have = np.array([s.trigger_time for s in g], dtype=float)
+    dt = float(np.median(np.diff(ref))) if len(ref) > 1 else 0.0
+    if not dt > 0:
+        return ""
+    lost = [k for k, t in enumerate(ref) if not np.any(np.abs(have - t) < dt / 2)]
+    if not lost or len(lost) != len(ref) - len(g):
+        return f" (its trigger times: {', '.join(f'{t:g}' for t in have)} ms)"
+    names = ", ".join(f"phase {k + 1} of {len(ref)} (trigger time about {ref[k]:g} ms, {full[k].path.name} at "
+                      "a complete position)" for k in lost)
+    return f"; missing: {names}"
 
 
 def _slice_step(folder: Path, positions: np.ndarray, ds: pydicom.Dataset) -> float:
@@ -196,65 +280,185 @@ def dicom_affine(orientation: np.ndarray, first_position: np.ndarray,
     return LPS_TO_RAS @ lps
 
 
+@dataclass
+class SeriesLayout:
+    """One DICOM series, headers only: images grouped by slice position and ordered by phase.
+
+    Attributes:
+        folder: the series folder.
+        uid: SeriesInstanceUID.
+        groups: per slice position (ordered along the slice normal) its images in phase order.
+        positions: slice positions along the normal (mm).
+        step: slice spacing (mm).
+    """
+
+    folder: Path
+    uid: str
+    groups: list[list[_Slice]]
+    positions: np.ndarray
+    step: float
+
+    @property
+    def n_frames(self) -> int:
+        return len(self.groups[0])
+
+    @property
+    def n_slices(self) -> int:
+        return len(self.groups)
+
+    @property
+    def spacing(self) -> tuple[float, float, float]:
+        """``(sz, sy, sx)`` in mm: slice step, row spacing, column spacing."""
+        row_sp, col_sp = self.groups[0][0].pixel_spacing  # type: ignore[misc]
+        return (self.step, row_sp, col_sp)
+
+    @property
+    def affine(self) -> np.ndarray:
+        first = self.groups[0][0]
+        return dicom_affine(first.orientation, first.position, self.spacing)
+
+    def trigger_times(self) -> np.ndarray | None:
+        """TriggerTime (ms) of every image as ``(slices, frames)``, or ``None`` when any is missing."""
+        times = [[s.trigger_time for s in g] for g in self.groups]
+        if any(t is None for row in times for t in row):
+            return None
+        return np.array(times, dtype=float)
+
+    def meta(self) -> dict:
+        """Facts about the series for :attr:`Case.meta` (description, frame count, slice thickness, ...)."""
+        ds = self.groups[0][0].ds
+        nominal = ds.get("NominalInterval")
+        return {"series_uid": self.uid, "series_description": str(ds.get("SeriesDescription", "")),
+                "n_frames": self.n_frames, "slice_thickness": float(ds.get("SliceThickness") or 0) or None,
+                "manufacturer": str(ds.get("Manufacturer", "")) or None,
+                "rr_interval_ms": float(nominal) if nominal not in (None, "") and float(nominal) > 0 else None}
+
+
+def scan_series(folder: str | Path, series_uid: str | None = None) -> SeriesLayout:
+    """Read the headers of one DICOM series and check its geometry; no pixel data is decoded.
+
+    Raises:
+        InputError: no/ambiguous series, missing geometry tags, zero PixelSpacing, missing slices, mixed
+            orientations, duplicate or missing cine phases.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise InputError("expected a folder holding a DICOM series", folder)
+    with warnings.catch_warnings():  # pydicom warns on every access to a non-conformant value (e.g. a UID of
+        warnings.simplefilter("ignore", UserWarning)  # over-long components): harmless for reading, noisy
+        uid, headers = _choose_series(folder, _scan(folder), series_uid)
+        slices = [_slice_info(ds) for ds in headers]
+        _check_consistent(folder, slices)
+        orientation = slices[0].orientation
+        groups, positions = _group_positions(folder, slices, np.cross(orientation[:3], orientation[3:]))
+        return SeriesLayout(folder, uid, groups, positions, _slice_step(folder, positions, slices[0].ds))
+
+
+_LAYOUT_CACHE: dict[tuple, SeriesLayout] = {}
+_LAYOUT_CACHE_SIZE = 4
+
+
+def _cached_scan(folder: Path, series_uid: str | None) -> SeriesLayout:
+    """:func:`scan_series`, remembered for the last few folders while their files are unchanged (name, size,
+    modification time): reading a cine frame by frame (a cohort) parses the headers once, not once per frame."""
+    try:
+        stamp = tuple((e.name, e.stat().st_size, e.stat().st_mtime_ns) for e in sorted(os.scandir(folder),
+                                                                                     key=lambda e: e.name)
+                      if e.is_file())
+    except OSError:
+        return scan_series(folder, series_uid)
+    key = (str(folder.resolve()), series_uid, stamp)
+    if key not in _LAYOUT_CACHE:
+        layout = scan_series(folder, series_uid)
+        while len(_LAYOUT_CACHE) >= _LAYOUT_CACHE_SIZE:
+            _LAYOUT_CACHE.pop(next(iter(_LAYOUT_CACHE)))
+        _LAYOUT_CACHE[key] = layout
+    return _LAYOUT_CACHE[key]
+
+
+def _decode(layout: SeriesLayout, t: int) -> np.ndarray:
+    """Pixels ``(z, y, x)`` float32 of phase ``t`` (rescale slope/intercept applied by SimpleITK/GDCM).
+
+    Files are decoded one by one: the geometry was checked from the headers already, and ITK's series reader
+    would print a warning for every sub-micrometre unevenness of the slice positions.
+    """
+    import SimpleITK as sitk  # pixel decoding only: listing and header checks need pydicom alone
+
+    planes = []
+    for g in layout.groups:
+        try:
+            plane = sitk.GetArrayFromImage(sitk.ReadImage(str(g[t].path))).astype(np.float32)
+        except RuntimeError as exc:
+            raise InputError(f"cannot decode the DICOM pixel data ({str(exc).strip().splitlines()[-1]})", g[t].path,
+                             "re-export the file, or convert the series to NIfTI (e.g. with dcm2niix)") from exc
+        if plane.ndim == 3 and plane.shape[0] == 1:
+            plane = plane[0]
+        if plane.shape != g[t].shape:
+            raise InputError(f"decoded image is {plane.shape}, the header says Rows x Columns = {g[t].shape}",
+                             g[t].path, "re-export the file (it may be truncated)")
+        planes.append(plane)
+    return np.stack(planes)
+
+
+def _check_voxels(layout: SeriesLayout, n_frames: int) -> None:
+    rows, cols = layout.groups[0][0].shape
+    n_voxels, limit = n_frames * layout.n_slices * rows * cols, voxel_limit()
+    if n_voxels > limit:  # refused before SimpleITK allocates anything
+        raise InputError(f"the headers claim {n_frames} frame(s) of {layout.n_slices} slices of {rows} x {cols} = "
+                         f"{n_voxels:,} voxels, more than the limit of {limit:,}", layout.folder,
+                         "check the series; crop a genuinely larger one, or raise CMRSEG_MAX_VOXELS")
+
+
 def read_dicom_series(folder: str | Path, time_index: int | None = None, series_uid: str | None = None) -> Case:
-    """Read one short-axis DICOM series (a folder of 2D files) into a :class:`Case`.
+    """Read one short-axis DICOM series (a folder of 2D files), or one frame of a cine series, into a :class:`Case`.
 
     Args:
         folder: folder directly containing the series files.
-        time_index: 0-based frame for a cine series (several images per slice position, ordered by
-            TriggerTime); required when the series is a cine.
+        time_index: 0-based frame of a cine series (phases ordered by TriggerTime, then InstanceNumber);
+            required when the series is a cine (:func:`read_dicom_frames` reads every frame).
         series_uid: SeriesInstanceUID to read when the folder holds several series; by default the
             series with the most files is used (an error when that is ambiguous).
 
     Raises:
         InputError: no/ambiguous series, missing geometry tags, zero PixelSpacing, missing slices, mixed
-            orientations, a cine without ``time_index``, more voxels than
+            orientations, duplicate or missing phases, a cine without ``time_index``, more voxels than
             :func:`cmrseg.io.nifti.voxel_limit`, or a constant / NaN image.
     """
     folder = Path(folder)
-    if not folder.is_dir():
-        raise InputError("expected a folder holding a DICOM series", folder)
-    uid, headers = _choose_series(folder, _scan(folder), series_uid)
-    slices = [_slice_info(ds) for ds in headers]
-    _check_consistent(folder, slices)
-    orientation = slices[0].orientation
-    normal = np.cross(orientation[:3], orientation[3:])
-    groups, positions = _group_positions(folder, slices, normal)
-    n_frames = len(groups[0])
+    layout = _cached_scan(folder, series_uid) if time_index is not None else scan_series(folder, series_uid)
+    n_frames = layout.n_frames
     if n_frames > 1 and time_index is None:
-        raise InputError(f"series is a cine with {n_frames} frames at each of {len(groups)} slice positions",
-                         folder, f"give a frame (time_index 0..{n_frames - 1})")
+        raise InputError(f"series is a cine with {n_frames} frames at each of {layout.n_slices} slice positions",
+                         folder, f"give a frame (time_index 0..{n_frames - 1}), or read every frame with "
+                         "cmrseg.io.read_cine (cmrseg predict segments every frame of a cine)")
     t = 0 if time_index is None else int(time_index)
     if not 0 <= t < n_frames:
         raise InputError(f"time index {t} outside 0..{n_frames - 1}", folder)
-    step = _slice_step(folder, positions, slices[0].ds)
-    chosen = [g[t] for g in groups]
-    n_voxels, limit = len(chosen) * slices[0].shape[0] * slices[0].shape[1], voxel_limit()
-    if n_voxels > limit:  # refused before SimpleITK allocates anything
-        raise InputError(f"the headers claim {len(chosen)} slices of {slices[0].shape} = {n_voxels:,} voxels, more "
-                         f"than the limit of {limit:,}", folder,
-                         "check the series; crop a genuinely larger one, or raise CMRSEG_MAX_VOXELS")
-    import SimpleITK as sitk  # pixel decoding only: listing and header checks need pydicom alone
-
-    reader = sitk.ImageSeriesReader()
-    reader.SetFileNames([str(s.path) for s in chosen])
-    try:
-        image = sitk.GetArrayFromImage(reader.Execute()).astype(np.float32)
-        if image.ndim == 2:
-            image = image[None]
-    except RuntimeError as exc:
-        raise InputError(f"cannot decode the DICOM pixel data ({exc})", folder,
-                         "convert the series to NIfTI (e.g. with dcm2niix)") from exc
+    _check_voxels(layout, 1)
+    image = _decode(layout, t)
     check_image_values(image, folder)
-    row_sp, col_sp = slices[0].pixel_spacing  # type: ignore[misc]
-    spacing = (step, row_sp, col_sp)
-    ds = slices[0].ds
-    meta = {"series_uid": uid, "series_description": str(ds.get("SeriesDescription", "")),
-            "n_frames": n_frames, "time_index": time_index,
-            "slice_thickness": float(ds.get("SliceThickness") or 0) or None}
-    return Case(image=image, spacing=spacing, affine=dicom_affine(orientation, chosen[0].position, spacing),
-                case_id=folder.name, patient=folder.name, frame=None if time_index is None else t + 1,
-                dataset="dicom", sequence="unknown", source=folder, meta=meta)
+    meta = {**layout.meta(), "time_index": time_index}
+    return Case(image=image, spacing=layout.spacing, affine=layout.affine, case_id=folder.name, patient=folder.name,
+                frame=None if time_index is None else t + 1, dataset="dicom", sequence="unknown", source=folder,
+                meta=meta)
+
+
+def read_dicom_frames(folder: str | Path, series_uid: str | None = None,
+                      layout: SeriesLayout | None = None) -> tuple[np.ndarray, SeriesLayout]:
+    """Every frame of a (cine) DICOM series: ``(array[t, z, y, x] float32, its SeriesLayout)``.
+
+    A series with one image per position gives one frame. ``layout``: a :func:`scan_series` result already made
+    (headers are then not read again).
+
+    Raises:
+        InputError: as :func:`read_dicom_series`.
+    """
+    folder = Path(folder)
+    layout = layout or scan_series(folder, series_uid)
+    _check_voxels(layout, layout.n_frames)
+    image = np.stack([_decode(layout, t) for t in range(layout.n_frames)])
+    check_image_values(image, folder, "cine")
+    return image, layout
 
 
 def _series_folders(root: Path) -> list[Path]:

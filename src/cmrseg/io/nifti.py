@@ -225,19 +225,46 @@ def read_nifti_4d(path: str | Path) -> tuple[np.ndarray, tuple[float, float, flo
 
 
 def write_nifti(array_zyx: np.ndarray, affine: np.ndarray, path: str | Path,
-                header: nib.Nifti1Header | None = None) -> Path:
-    """Write ``array[z, y, x]`` as NIfTI with the given affine, atomically (temp file, then rename).
+                header: nib.Nifti1Header | None = None, codes: tuple[int, int] | None = None,
+                frame_ms: float | None = None) -> Path:
+    """Write ``array[z, y, x]`` (or a cine ``array[t, z, y, x]``) as NIfTI, atomically (temp file, then rename).
+
+    Args:
+        array_zyx: 3D ``(z, y, x)`` or 4D ``(t, z, y, x)`` array, written as ``(x, y, z[, t])``.
+        affine: voxel -> world matrix.
+        header: the input's header: its qform/sform codes, units and voxel sizes (and, for a 4D output, the
+            frame interval pixdim[4]) are kept, so a prediction opens exactly over its input in every viewer.
+            When ``affine`` is the header's own, the header's qform and sform matrices are kept as they are.
+        codes: ``(qform_code, sform_code)`` for an output without ``header`` (e.g. ``(1, 1)``: scanner
+            coordinates, for images converted from DICOM); default nibabel's ``(0, 2)``.
+        frame_ms: time between frames in ms for a 4D output without ``header`` (pixdim[4], unit ms).
 
     No half-written file ever exists under ``path``: readers either see the old file or the new one.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    data = np.transpose(np.asarray(array_zyx), (2, 1, 0))
-    hdr = header.copy() if header is not None else None
-    img = nib.Nifti1Image(data, affine, header=hdr)
+    arr = np.asarray(array_zyx)
+    if arr.ndim not in (3, 4):
+        raise ValueError(f"write_nifti takes a 3D (z, y, x) or 4D (t, z, y, x) array, got shape {arr.shape}")
+    data = np.transpose(arr, tuple(range(arr.ndim))[::-1])
+    if header is not None:
+        hdr = header.copy()
+        keep = np.allclose(header.get_best_affine(), affine, atol=1e-4)
+        img = nib.Nifti1Image(data, None if keep else affine, header=hdr)
+        if not keep:
+            img.set_qform(affine, int(header["qform_code"]) or None)
+            img.set_sform(affine, int(header["sform_code"]) or None)
+        zooms = tuple(header.get_zooms())
+        img.header.set_zooms((zooms + (1.0,) * 4)[: arr.ndim])
+    else:
+        img = nib.Nifti1Image(data, affine)
+        if codes is not None:
+            img.set_qform(affine, int(codes[0]))
+            img.set_sform(affine, int(codes[1]))
+        if arr.ndim == 4:
+            img.header.set_xyzt_units("mm", "msec" if frame_ms else "unknown")
+            img.header.set_zooms(tuple(img.header.get_zooms()[:3]) + (float(frame_ms or 1.0),))
     img.set_data_dtype(data.dtype)
-    if hdr is not None:
-        img.header.set_zooms(header.get_zooms()[:3])
     suffix = ".nii.gz" if str(path).endswith(".gz") else ".nii"
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=f".tmp{suffix}")
     os.close(fd)
