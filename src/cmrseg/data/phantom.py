@@ -17,9 +17,14 @@ Model (all geometry in mm, continuous in z):
   edges (in-plane partial volume), three sub-slices per slice (through-plane partial volume), PSF blur, Rician
   noise; rescaled per volume to [0, 1] by percentiles like our ACDC copy.
 
+A cine (:func:`make_cine_phantom`, :func:`write_cine_phantom`) renders the same anatomy at every phase of a
+cycle: the contraction runs smoothly from ED (frame 0, largest LV) to ES (one smallest LV) and back, so the
+volume curve, ED/ES and EF are known.
+
 Example:
     >>> ed, es = make_phantom_pair(seed=0, patient="phantom001")
     >>> ed.meta["lv_ef"]  # from voxel counts of the two label maps
+    >>> cine = make_cine_phantom(seed=0, n_frames=20)  # cine.label[t], cine.volumes_ml["LV"][t], cine.es
 """
 
 from __future__ import annotations
@@ -245,6 +250,105 @@ def write_phantom_dataset(root: str | Path, n_patients: int = 12, n_val: int = 3
     return root
 
 
+@dataclass
+class CinePhantom:
+    """A whole synthetic cardiac cycle with its truth.
+
+    Attributes:
+        image, label: ``(t, z, y, x)`` float32 image and uint8 label map (cmrseg codes).
+        spacing: ``(sz, sy, sx)`` mm; ``affine``: the NIfTI affine written.
+        frame_ms: time between frames (ms); ``ed``, ``es``: 0-based time indices of the largest and smallest LV.
+        contraction: per frame, 0 (ED) .. 1 (ES).
+        volumes_ml: ``{"LV", "Myo", "RV"}`` -> mL per frame, from the label voxel counts.
+        analytic_volumes_ml: ``{"LV", "Myo"}`` -> mL per frame, exact cross-section areas x slice thickness.
+    """
+
+    image: np.ndarray
+    label: np.ndarray
+    spacing: tuple[float, float, float]
+    affine: np.ndarray
+    frame_ms: float
+    ed: int
+    es: int
+    contraction: np.ndarray
+    volumes_ml: dict[str, np.ndarray]
+    analytic_volumes_ml: dict[str, np.ndarray]
+
+    def truth(self) -> dict:
+        """JSON-ready known answers: ED/ES, per-frame volumes, LV/RV EF (%) from voxels, LV EF from the analytic
+        volumes, LV mass at ED (g, voxels x 1.05 g/mL)."""
+        v, a = self.volumes_ml, self.analytic_volumes_ml
+
+        def ef(x: np.ndarray) -> float:
+            return 100.0 * float(x[self.ed] - x[self.es]) / float(x[self.ed])
+
+        return {"ed_time_index": self.ed, "es_time_index": self.es, "frame_ms": self.frame_ms,
+                "LV_EF_pct": ef(v["LV"]), "RV_EF_pct": ef(v["RV"]), "LV_EF_pct_analytic": ef(a["LV"]),
+                "LV_mass_g": float(v["Myo"][self.ed]) * 1.05,
+                "volumes_ml": {k: [round(float(x), 4) for x in arr] for k, arr in v.items()},
+                "analytic_volumes_ml": {k: [round(float(x), 4) for x in arr] for k, arr in a.items()}}
+
+
+def cycle_contraction(n_frames: int, es: int) -> np.ndarray:
+    """Contraction over one cycle starting at ED: 0 at frame 0, 1 at ``es`` only (raised cosine down), then a
+    raised cosine back towards 0 at the next cycle's ED, so frame 0 is the one largest and ``es`` the one
+    smallest LV."""
+    if not 0 < es < n_frames - 1:
+        raise ValueError(f"ES frame {es} must lie strictly inside 1..{n_frames - 2}")
+    t = np.arange(n_frames, dtype=float)
+    systole = (1 - np.cos(np.pi * t / es)) / 2
+    diastole = (1 + np.cos(np.pi * (t - es) / (n_frames - es))) / 2
+    return np.where(t <= es, systole, diastole)
+
+
+def make_cine_phantom(seed: int = 0, n_frames: int = 20, rr_ms: float = 800.0,
+                      shape: tuple[int, int, int] | None = None,
+                      spacing: tuple[float, float, float] | None = None) -> CinePhantom:
+    """Render ``n_frames`` phases of one phantom patient over a cardiac cycle (ED at frame 0, ES at about a
+    third of the cycle as the patient's ACDC-like ES frame puts it), noise drawn afresh for every frame.
+
+    Args:
+        seed: the patient (same anatomy as ``make_phantom_pair(seed)``).
+        n_frames: frames per cycle (>= 4).
+        rr_ms: cycle length; frames are ``rr_ms / n_frames`` apart.
+        shape, spacing: grid, see :func:`sample_anatomy`.
+    """
+    if n_frames < 4:
+        raise ValueError(f"a cine phantom needs at least 4 frames, got {n_frames}")
+    a = sample_anatomy(np.random.default_rng(seed), None, shape, spacing)
+    es = int(np.clip(round(n_frames * (a.es_frame - 1) / 30), 1, n_frames - 2))  # ACDC cines have ~30 frames
+    contraction = cycle_contraction(n_frames, es)
+    background, y, x = _chest(a)
+    seeds = np.random.SeedSequence([a.seeds[0], n_frames]).generate_state(n_frames)
+    cases = [_render_frame(a, float(c), int(seeds[t]), t + 1, "ED" if t == 0 else "ES" if t == es else None,
+                           "cine", background, y, x) for t, c in enumerate(contraction)]
+    names = ("LV", "Myo", "RV")
+    return CinePhantom(
+        image=np.stack([c.image for c in cases]), label=np.stack([c.label for c in cases]), spacing=a.spacing,
+        affine=cases[0].affine, frame_ms=float(rr_ms) / n_frames, ed=0, es=es, contraction=contraction,
+        volumes_ml={k: np.array([c.meta["volumes_ml"][k] for c in cases]) for k in names},
+        analytic_volumes_ml={k: np.array([c.meta["analytic_volumes_ml"][k] for c in cases]) for k in names[:2]})
+
+
+def write_cine_phantom(folder: str | Path, seed: int = 0, n_frames: int = 20, name: str = "phantom001",
+                       **kw) -> tuple[Path, Path, CinePhantom]:  # type: ignore[no-untyped-def]
+    """Write :func:`make_cine_phantom` as ``<name>_4d.nii.gz`` (image) and ``<name>_4d_gt.nii.gz`` (labels),
+    ACDC's 4D naming, with the frame interval in pixdim[4] (ms) and scanner qform/sform codes (1, 1), plus
+    ``<name>_truth.json`` (:meth:`CinePhantom.truth`). Returns ``(image path, label path, phantom)``.
+
+    ``kw``: ``rr_ms``, ``shape``, ``spacing`` of :func:`make_cine_phantom`.
+    """
+    import json
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    ph = make_cine_phantom(seed, n_frames, **kw)
+    image = write_nifti(ph.image, ph.affine, folder / f"{name}_4d.nii.gz", codes=(1, 1), frame_ms=ph.frame_ms)
+    label = write_nifti(ph.label, ph.affine, folder / f"{name}_4d_gt.nii.gz", codes=(1, 1), frame_ms=ph.frame_ms)
+    (folder / f"{name}_truth.json").write_text(json.dumps(ph.truth(), indent=1), encoding="utf-8")
+    return image, label, ph
+
+
 # ----------------------------------------------------------------------------------------------- geometry
 
 
@@ -261,12 +365,31 @@ def _profile(s: np.ndarray | float, length: float, s_eq: float) -> np.ndarray:
     return np.where((s < 0) | (s > length), 0.0, np.where(s < s_eq, above, below))
 
 
-def _lv_radii(a: PhantomAnatomy, phase: str, s: float, c: np.ndarray, sn: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+Phase = str | float  # "ED", "ES", or a contraction in [0, 1] (0 = ED, 1 = ES) for cine frames in between
+
+
+def _contraction(phase: Phase) -> float:
+    """0.0 for ``"ED"``, 1.0 for ``"ES"``, a number in [0, 1] as it is."""
+    if isinstance(phase, str):
+        return 0.0 if phase == "ED" else 1.0
+    return float(phase)
+
+
+def _factors(a: PhantomAnatomy, phase: Phase) -> tuple[float, float, float, float]:
+    """Radial and long-axis cavity factors and RV width / extent factors at a contraction: ED's raised to the
+    power ``c`` (so ``c = 1`` gives ES's exactly and the volume falls smoothly in between)."""
+    c = _contraction(phase)
+    return a.f_radial ** c, a.f_long ** c, a.rv_f_width ** c, a.rv_f_tangential ** c
+
+
+def _lv_radii(a: PhantomAnatomy, phase: Phase, s: float, c: np.ndarray,
+              sn: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Endo- and epicardial radii (mm) at depth ``s`` in directions with cosine ``c`` and sine ``sn``."""
-    if phase == "ES":  # an ES depth s came from ED depth s / f_long; radial contraction, conserved wall area
-        endo0, epi0 = _lv_radii(a, "ED", s / a.f_long, c, sn)
-        endo = a.f_radial * endo0
-        return endo, np.sqrt(endo ** 2 + (epi0 ** 2 - endo0 ** 2) / a.f_long)
+    if _contraction(phase) > 0:  # a contracted depth s came from ED depth s / f_long; radial contraction,
+        f_radial, f_long, _, _ = _factors(a, phase)  # conserved wall area
+        endo0, epi0 = _lv_radii(a, "ED", s / f_long, c, sn)
+        endo = f_radial * endo0
+        return endo, np.sqrt(endo ** 2 + (epi0 ** 2 - endo0 ** 2) / f_long)
     ellipse = 1 / np.sqrt(c ** 2 + (sn / a.ratio) ** 2)
     c2, s2, c3, s3 = 2 * c * c - 1, 2 * c * sn, c * (4 * c * c - 3), sn * (3 - 4 * sn * sn)
     w = a.wobble
@@ -278,11 +401,13 @@ def _lv_radii(a: PhantomAnatomy, phase: str, s: float, c: np.ndarray, sn: np.nda
     return endo, epi
 
 
-def _rv_ellipse(a: PhantomAnatomy, phase: str, s: float) -> tuple[float, float, float] | None:
+def _rv_ellipse(a: PhantomAnatomy, phase: Phase, s: float) -> tuple[float, float, float] | None:
     """RV ellipse at depth ``s``: (centre distance from the LV axis, radial, tangential semi-axis), or None."""
-    s0 = s / a.f_long if phase == "ES" else s
+    contracted = _contraction(phase) > 0
+    _, f_long, f_width, f_tangential = _factors(a, phase)
+    s0 = s / f_long if contracted else s
     h = float(np.clip(1 - s0 / a.rv_length, 0, 1)) if s0 >= 0 else 0.0
-    width = a.rv_width * h * (a.rv_f_width if phase == "ES" else 1.0)
+    width = a.rv_width * h * (f_width if contracted else 1.0)
     if width < 1.0:
         return None
     _, r_epi = _lv_radii(a, phase, s, np.array(np.cos(a.rv_dir)), np.array(np.sin(a.rv_dir)))
@@ -290,7 +415,7 @@ def _rv_ellipse(a: PhantomAnatomy, phase: str, s: float) -> tuple[float, float, 
     if r_epi <= 0:
         return None
     radial = float(np.clip(a.rv_radial * r_epi, width / 2 + 1, r_epi + width / 2 - 1))
-    tangential = a.rv_tangential * r_epi * (0.6 + 0.4 * h) * (a.rv_f_tangential if phase == "ES" else 1.0)
+    tangential = a.rv_tangential * r_epi * (0.6 + 0.4 * h) * (f_tangential if contracted else 1.0)
     return r_epi + width - radial, radial, max(tangential, radial)
 
 
@@ -309,7 +434,7 @@ def _soft(d: np.ndarray, h: float) -> np.ndarray:
     return np.clip(0.5 - d / h, 0.0, 1.0)
 
 
-def _heart_slice(a: PhantomAnatomy, phase: str, z: float, y: np.ndarray, x: np.ndarray, h: float
+def _heart_slice(a: PhantomAnatomy, phase: Phase, z: float, y: np.ndarray, x: np.ndarray, h: float
                  ) -> tuple[list[tuple[np.ndarray, str]], np.ndarray]:
     """Soft layers ``(alpha, intensity key)`` in painting order and the hard label of the heart at ``z``."""
     cy, cx = a.centre[0] + a.drift[0] * z, a.centre[1] + a.drift[1] * z
@@ -341,7 +466,8 @@ def _heart_slice(a: PhantomAnatomy, phase: str, z: float, y: np.ndarray, x: np.n
         label[d_endo < 0] = LV
         p_ang, p_sep, p_rad = a.papillary  # two papillary muscles, mid-cavity only, labelled LV (as in ACDC)
         r_mid = float(endo.mean())
-        if 0.25 * a.l_cavity < (s / a.f_long if phase == "ES" else s) < 0.75 * a.l_cavity and r_mid > 8:
+        s0 = s / _factors(a, phase)[1] if _contraction(phase) > 0 else s
+        if 0.25 * a.l_cavity < s0 < 0.75 * a.l_cavity and r_mid > 8:
             rad = p_rad * min(1.0, r_mid / 15)
             for ang in (p_ang - p_sep / 2, p_ang + p_sep / 2):
                 d_p = np.hypot(u - 0.6 * r_mid * np.cos(ang), v - 0.6 * r_mid * np.sin(ang)) - rad
@@ -349,7 +475,7 @@ def _heart_slice(a: PhantomAnatomy, phase: str, z: float, y: np.ndarray, x: np.n
     return layers, label
 
 
-def _slice_areas(a: PhantomAnatomy, phase: str, z: float) -> tuple[float, float]:
+def _slice_areas(a: PhantomAnatomy, phase: Phase, z: float) -> tuple[float, float]:
     """Exact cavity and wall cross-section areas (mm^2) at ``z``: 1/2 * integral of r^2 over the angle."""
     t = np.linspace(0, 2 * np.pi, 720, endpoint=False)
     endo, epi = _lv_radii(a, phase, z - a.z_base, np.cos(t), np.sin(t))
@@ -452,6 +578,13 @@ def _render(a: PhantomAnatomy, phases: tuple[str, ...], patient: str) -> list[Ca
     for phase in phases:
         if phase not in PHASES:
             raise ValueError(f"phase must be one of {PHASES}, got {phase!r}")
+    background, y, x = _chest(a)
+    return [_render_frame(a, phase, a.seeds[PHASES.index(phase)], a.ed_frame if phase == "ED" else a.es_frame,
+                          phase, patient, background, y, x) for phase in phases]
+
+
+def _chest(a: PhantomAnatomy) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The (phase-independent) textured chest background ``(z, y, x)`` and the pixel-centre grids ``y``, ``x``."""
     nz, ny, nx = a.shape
     sz, sy, sx = a.spacing
     h = (sy + sx) / 2
@@ -459,13 +592,14 @@ def _render(a: PhantomAnatomy, phases: tuple[str, ...], patient: str) -> list[Ca
     x = ((np.arange(nx) - (nx - 1) / 2) * sx)[None, :] * np.ones((ny, 1))
     texture = sum(_upsample(t, (ny, nx)) for t in a.texture)
     background = np.stack([_background(a, k * sz, y, x, h) for k in range(nz)]) * (1 + texture)
-    return [_render_phase(a, phase, patient, background, y, x) for phase in phases]
+    return background, y, x
 
 
-def _render_phase(a: PhantomAnatomy, phase: str, patient: str, background: np.ndarray, y: np.ndarray,
-                  x: np.ndarray) -> Case:
-    """Paint the heart of one phase over ``background``, then bias, blur, noise and rescale."""
-    rng = np.random.default_rng(a.seeds[PHASES.index(phase)])
+def _render_frame(a: PhantomAnatomy, contraction: Phase, seed: int, frame: int, phase: str | None, patient: str,
+                  background: np.ndarray, y: np.ndarray, x: np.ndarray) -> Case:
+    """Paint the heart at one contraction over ``background``, then bias, blur, noise (seeded by ``seed``) and
+    rescale. ``frame`` (1-based) and ``phase`` (ED/ES/None) only name the case."""
+    rng = np.random.default_rng(seed)
     nz, ny, nx = a.shape
     sz, sy, sx = a.spacing
     h = (sy + sx) / 2
@@ -480,7 +614,7 @@ def _render_phase(a: PhantomAnatomy, phase: str, patient: str, background: np.nd
         crop = np.zeros(yc.shape)
         for frac in _SUBSLICES:
             sub = background[k, cy_, cx_].copy()
-            layers, lab = _heart_slice(a, phase, z + frac * sz, yc, xc, h)
+            layers, lab = _heart_slice(a, contraction, z + frac * sz, yc, xc, h)
             for alpha, key in layers:
                 sub += alpha * (it[key] - sub)
             crop += sub / len(_SUBSLICES)
@@ -506,9 +640,8 @@ def _render_phase(a: PhantomAnatomy, phase: str, patient: str, background: np.nd
 
     voxel_ml = sz * sy * sx / 1000.0
     volumes = {name: float((label == code).sum() * voxel_ml) for code, name in ((LV, "LV"), (MYO, "Myo"), (RV, "RV"))}
-    areas = np.array([_slice_areas(a, phase, k * sz) for k in range(nz)])
+    areas = np.array([_slice_areas(a, contraction, k * sz) for k in range(nz)])
     analytic = {"LV": float(areas[:, 0].sum() * sz / 1000), "Myo": float(areas[:, 1].sum() * sz / 1000)}
-    frame = a.ed_frame if phase == "ED" else a.es_frame
     return Case(
         image=image, spacing=a.spacing, affine=np.diag([sx, sy, sz, 1.0]), case_id=f"{patient}_frame{frame:02d}",
         patient=patient, label=label, scribble=scribble, phase=phase, frame=frame, dataset="phantom",
