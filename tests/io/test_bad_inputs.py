@@ -474,8 +474,8 @@ def _flat(text: str) -> str:
     return re.sub(r"\s+", " ", text)
 
 
-@pytest.mark.parametrize("case_id", ["4d_where_3d_expected", "nan_voxel", "text_named_nii_gz", "constant_image",
-                                     "huge_header", "dicom_missing_slice"])
+@pytest.mark.parametrize("case_id", ["5d", "nan_voxel", "text_named_nii_gz", "constant_image",  # a 4D cine is
+                                     "huge_header", "dicom_missing_slice"])  # predicted (tests/inference/test_cine_predict.py)
 def test_cli_predict_refuses_bad_input(tmp_path, tiny_checkpoint, case_id) -> None:
     build = next(c[1] for c in CASES if c[0] == case_id)
     (tmp_path / "in").mkdir()

@@ -52,34 +52,60 @@ def train(
 
 @app.command()
 def predict(
-    input: Path = typer.Argument(..., help="NIfTI file, folder of NIfTI files / dataset, or DICOM series folder"),
+    input: Path = typer.Argument(..., help="NIfTI file (3D, or a 4D cine), DICOM series folder (one frame or a cine), "
+                                 "or a folder of them"),
     output: Path = typer.Option(..., "-o", "--output", help="output file (single input) or folder"),
     checkpoint: list[Path] = typer.Option(..., "-c", "--checkpoint", help="checkpoint (runs/<name>/checkpoints/"
                                           "best.pt); repeat for an ensemble (mean probabilities)"),
-    no_postprocess: bool = typer.Option(False, help="skip largest-component / hole filling"),
-    save_bias: bool = typer.Option(False, help="also write the estimated bias field (bias-field models)"),
-    crf: bool = typer.Option(False, help="refine probabilities with a dense CRF (Bai et al. 2017 parameters, "
-                             "sigmas in mm; see cmrseg.postprocess.crf) before post-processing"),
+    frames: str = typer.Option("all", help="cine inputs: which frames to segment: all | ed-es | 1-based frame "
+                               "numbers and ranges, e.g. 1,8 or 1-5,12"),
+    phases: Optional[Path] = typer.Option(None, help="cine inputs: CSV giving ED/ES per subject (patient,ed_frame,"
+                                          "es_frame 1-based, or ed_index,es_index 0-based); default: Info.cfg / the "
+                                          "M&Ms CSV beside the file, else found from the LV volume curve"),
+    frame_ms: Optional[float] = typer.Option(None, help="cine inputs: time between frames in ms when the header "
+                                             "does not give it (peak rates are then in mL/s)"),
+    threads: Optional[int] = typer.Option(None, min=1, help="torch threads (default: torch's own choice)"),
+    no_postprocess: bool = typer.Option(False, "--no-postprocess", help="skip largest-component / hole filling"),
+    save_bias: bool = typer.Option(False, "--save-bias", help="also write the estimated bias field (bias-field "
+                                   "models)"),
+    crf: bool = typer.Option(False, "--crf", help="refine probabilities with a dense CRF (Bai et al. 2017 "
+                             "parameters, sigmas in mm; see cmrseg.postprocess.crf) before post-processing"),
     device: str = typer.Option("cpu", help="where the network runs: cpu, cuda, cuda:N, mps or auto"),
     rv_within_mm: Optional[float] = typer.Option(None, help="post-processing: drop RV components with no voxel "
                                                  "within this in-plane distance (mm) of the LV + myocardium"),
-    lv_enclosed: bool = typer.Option(False, help="post-processing: keep the LV component most enclosed by "
-                                     "myocardium (not the largest), and the myocardium around it"),
+    lv_enclosed: bool = typer.Option(False, "--lv-enclosed", help="post-processing: keep the LV component most "
+                                     "enclosed by myocardium (not the largest), and the myocardium around it"),
 ) -> None:
-    """Segment volumes; outputs are NIfTI label maps on the input's own grid and header."""
-    from cmrseg.inference.batch import predict_paths
+    """Segment volumes and cines; outputs are NIfTI label maps on the input's own grid and header.
+
+    A cine (4D NIfTI such as patient001_4d.nii.gz / <code>_sa.nii.gz / <eid>/sa.nii.gz, or a multi-phase DICOM
+    series) gives a 4D label map plus <name>_volumes.csv, <name>_volumes.png and <name>_clinical.json (ED/ES,
+    EDV/ESV/SV/EF of LV and RV, LV mass, peak ejection / filling rates, QC flags).
+    """
+    from cmrseg.inference.batch import PredictOutcome, predict_inputs
+    from cmrseg.inference.cine import summary_line
     from cmrseg.postprocess.crf import CRFConfig
 
+    def show(o: PredictOutcome) -> None:
+        if o.cine is not None:
+            console.print(escape(summary_line(o.cine)))
+            console.print(f"  wrote {escape(', '.join(str(p) for p in o.written))}")
+
     try:
-        written, failed = predict_paths(input, output, checkpoint, postprocess=not no_postprocess,
-                                        save_bias=save_bias, crf=CRFConfig() if crf else None, device=device,
-                                        rv_within_mm=rv_within_mm, lv_enclosed=lv_enclosed)
+        outcomes = predict_inputs(input, output, checkpoint, postprocess=not no_postprocess, save_bias=save_bias,
+                                  crf=CRFConfig() if crf else None, device=device, rv_within_mm=rv_within_mm,
+                                  lv_enclosed=lv_enclosed, frames=frames, phases_csv=phases, frame_ms=frame_ms,
+                                  threads=threads, on_outcome=show)
     except CmrsegError as exc:
         _fail(exc)
-    console.print(f"wrote {len(written)} label map(s) to {output}")
+    done = [o for o in outcomes if o.error is None]
+    n_cine = sum(o.cine is not None for o in done)
+    what = f"{len(done) - n_cine} label map(s)" + (f" and {n_cine} cine(s)" if n_cine else "")
+    console.print(f"wrote {what} to {escape(str(output))}")
+    failed = [o for o in outcomes if o.error is not None]
+    for o in failed:
+        console.print(f"[red]failed[/] {escape(str(o.src))}: {escape(str(o.error))}")
     if failed:
-        for path, err in failed:
-            console.print(f"[red]failed[/] {escape(str(path))}: {escape(err)}")
         raise typer.Exit(1)
 
 

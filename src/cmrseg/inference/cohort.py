@@ -149,14 +149,52 @@ def _folder_refs(input: Path, layout: str | None) -> list[CaseRef]:
         except InputError:
             layout = None  # no known layout: any NIfTI files / DICOM series below, as `cmrseg predict` does
     if layout is not None:
-        return load_dataset(input, layout)
+        return finalize_refs([r for ref in load_dataset(input, layout) for r in _expand_cine(ref)], input)
     refs = []
     for p in list_inputs(input):
+        cine = cine_refs(p)
+        if cine:
+            refs += cine
+            continue
         stem = strip_nifti_suffix(p.name) if is_nifti(p) else p.name
         patient, frame, phase = patient_frame(stem)
         refs.append(CaseRef(case_id=stem, patient=patient, image_path=p, frame=frame, phase=phase,
                             dataset="nifti" if is_nifti(p) else "dicom"))
     return finalize_refs(refs, input)
+
+
+def _expand_cine(ref: CaseRef) -> list[CaseRef]:
+    """A layout's case whose image is a whole 4D cine (e.g. a ``pairs`` folder of ``X_4d.nii.gz`` with
+    ``X_4d_gt.nii.gz``): one ref per frame, the label read frame by frame too; any other ref as it is."""
+    if ref.time_index is not None or ref.loader is not None or not is_nifti(ref.image_path):
+        return [ref]
+    frames = cine_refs(Path(ref.image_path))
+    return [replace(f, label_path=ref.label_path, label_map=ref.label_map, dataset=ref.dataset, split=ref.split,
+                    meta={**ref.meta, **f.meta}) for f in frames] or [ref]
+
+
+def cine_refs(path: Path) -> list[CaseRef]:
+    """One :class:`CaseRef` per frame of a cine (4D NIfTI, or a DICOM series with several phases), ``[]`` for
+    anything else. Case ids are ``<subject>_frameNN`` (1-based); frames that a sidecar / CSV names ED or ES
+    get that phase, otherwise the subject table finds ED/ES from the LV volume curve. Headers only."""
+    from cmrseg.io.cine import given_phases, nifti_frames, subject_name
+    from cmrseg.io.dicom import scan_series
+
+    if is_nifti(path):
+        n = nifti_frames(path)
+    else:
+        try:
+            n = scan_series(path).n_frames
+        except InputError:
+            return []  # not readable as a series: its one case fails with the reader's message
+    if n < 2:
+        return []
+    name = subject_name(path)
+    hint = given_phases(path, name, n)
+    phases = {} if hint is None else {hint.ed: "ED", hint.es: "ES"}
+    return [CaseRef(case_id=f"{name}_frame{t + 1:02d}", patient=name, image_path=path, time_index=t, frame=t + 1,
+                    phase=phases.get(t), dataset="nifti" if is_nifti(path) else "dicom",
+                    meta={"n_frames": n, "cine": True}) for t in range(n)]
 
 
 def list_cohort(input: str | Path, data_roots: Sequence[str | Path] = (), layout: str | None = None) -> list[CaseRef]:
@@ -499,6 +537,7 @@ def build_tables(records: Sequence[dict], limits: QCLimits = QCLimits()) -> tupl
 
     results = pd.DataFrame(list(records), columns=list(RESULT_COLUMNS))
     rows = []
+    paired = set(results.loc[results["phase"].isin(["ED", "ES"]), "patient"])
     for patient, group in results[results["phase"].isin(["ED", "ES"])].groupby("patient", sort=False):
         row: dict[str, Any] = {"patient": patient, **{k: math.nan for k in CLINICAL_INDICES}}
         flags, volumes = [], {}
@@ -521,11 +560,48 @@ def build_tables(records: Sequence[dict], limits: QCLimits = QCLimits()) -> tupl
         vols_ok = len(volumes) == 2 and all(bool(v["qc_ok"]) for v in volumes.values())
         first = group.iloc[0]
         row.update(notes=notes, qc_flags=";".join(flags), qc_ok=not flags and vols_ok,
-                   checkpoint_sha256=first["checkpoint_sha256"], cmrseg_version=first["cmrseg_version"])
+                   checkpoint_sha256=first["checkpoint_sha256"], cmrseg_version=first["cmrseg_version"],
+                   phases_from="given (ED/ES phase of the cases)")
         rows.append(row)
-    columns = ["patient", "ED_case", "ES_case", *CLINICAL_INDICES, "qc_flags", "qc_ok", "notes",
-               "checkpoint_sha256", "cmrseg_version"]
+    rows += _cine_subjects(results[~results["patient"].isin(paired)], limits)
+    columns = ["patient", "ED_case", "ES_case", *CLINICAL_INDICES, *CINE_RATE_COLUMNS, "rate_unit", "phases_from",
+               "qc_flags", "qc_ok", "notes", "checkpoint_sha256", "cmrseg_version"]
     return results, pd.DataFrame(rows, columns=columns)
+
+
+CINE_RATE_COLUMNS = ("LV_peak_ejection_rate", "LV_peak_filling_rate", "RV_peak_ejection_rate", "RV_peak_filling_rate")
+
+
+def _cine_subjects(results: pd.DataFrame, limits: QCLimits) -> list[dict]:
+    """Subject rows of cines without given ED/ES: ED/ES from each subject's LV volume curve over its frames
+    (:func:`cmrseg.metrics.cine.cine_report`, rates per frame), with the cine QC flags; a subject with a failed
+    frame is flagged ``missing_frames`` and measured on the frames it has."""
+    from cmrseg.metrics.cine import cine_report, curve_from_volumes
+    from cmrseg.metrics.clinical import CLINICAL_INDICES
+
+    rows = []
+    frames = results[results["frame"].notna()]
+    for patient, group in frames.groupby("patient", sort=False):
+        ok = group[group["status"] == "ok"].sort_values("frame")
+        if group["frame"].nunique() < 3 or len(ok) < 2:
+            continue
+        t = ok["frame"].astype(int).to_numpy() - 1
+        curve = curve_from_volumes(t, {k: ok[f"{k}_ml"].astype(float).to_numpy() for k in ("LV", "Myo", "RV")},
+                                   int(group["frame"].max()))
+        rep = cine_report(curve)
+        flags = list(rep["qc_flags"]) + (["missing_frames"] if len(ok) < len(group) else [])
+        flags += subject_flags({k: rep[k] if rep[k] is not None else math.nan for k in ("LV_EF_pct", "RV_EF_pct",
+                                                                                          "LV_EDV_ml", "RV_EDV_ml")},
+                               limits)
+        by_t = dict(zip(t, ok["case_id"]))
+        first = group.iloc[0]
+        rows.append({"patient": patient, "ED_case": by_t[rep["ED"]["time_index"]],
+                     "ES_case": by_t[rep["ES"]["time_index"]],
+                     **{k: math.nan if rep[k] is None else rep[k] for k in (*CLINICAL_INDICES, *CINE_RATE_COLUMNS)},
+                     "rate_unit": rep["rate_unit"], "phases_from": rep["ED"]["how"], "qc_flags": ";".join(flags),
+                     "qc_ok": not flags and bool(ok["qc_ok"].astype(bool).all()), "notes": "; ".join(rep["notes"]),
+                     "checkpoint_sha256": first["checkpoint_sha256"], "cmrseg_version": first["cmrseg_version"]})
+    return rows
 
 
 def write_tables(out: Path, results: pd.DataFrame, subjects: pd.DataFrame) -> tuple[Path, Path]:

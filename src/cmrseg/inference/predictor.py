@@ -10,7 +10,9 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+import nibabel as nib
 import numpy as np
 import torch
 
@@ -22,6 +24,20 @@ from cmrseg.errors import InputError
 from cmrseg.inference.forward import predict_outputs
 from cmrseg.postprocess import postprocess_label
 from cmrseg.postprocess.crf import CRFConfig, crf_refine
+
+if TYPE_CHECKING:
+    from cmrseg.io.cine import Cine
+
+
+@dataclass
+class CinePrediction:
+    """Label maps of a cine: ``labels`` ``(t, z, y, x)`` uint8 on the input grid (frames not in ``frames`` stay
+    0), the segmented ``frames`` (0-based), and the wall time per frame (preprocess, network, restore,
+    post-process) in seconds."""
+
+    labels: np.ndarray
+    frames: list[int]
+    seconds_per_frame: float
 
 
 @dataclass
@@ -141,25 +157,50 @@ class Predictor:
         out_probs = full.permute(1, 0, 2, 3).numpy() if return_probabilities else None
         return Prediction(label, out_probs, bias, raw_label=raw if self.postprocess else None)
 
-    def predict_file(self, src: str | Path, dst: str | Path, save_bias: bool = False) -> Path:
-        """Predict one NIfTI file or DICOM folder and write the label map (input's shape and affine).
+    def predict_cine(self, cine: "Cine", frames: Sequence[int] | None = None, group: int = 8) -> CinePrediction:
+        """Segment frames of a cine (default all) with this one model: ``group`` frames at a time are
+        preprocessed and their slices share network batches (:meth:`forward`), then each is restored and
+        post-processed on its own (a 3D volume, exactly as :meth:`predict_case`)."""
+        n = cine.n_frames
+        chosen = list(range(n)) if frames is None else [int(t) for t in frames]
+        bad = [t for t in chosen if not 0 <= t < n]
+        if bad or not chosen:
+            raise InputError(f"frames {bad or chosen} are not time indices of this cine (0..{n - 1})", cine.source,
+                             "choose frames that exist")
+        labels = np.zeros(cine.image.shape, np.uint8)
+        t0 = time.perf_counter()
+        for i in range(0, len(chosen), max(1, group)):
+            part = chosen[i : i + max(1, group)]
+            pres = [self.prepare(cine.frame(t)) for t in part]
+            for t, out, pre in zip(part, self.forward([p.image for p in pres]), pres):
+                labels[t] = self.finish(out, pre).label
+        return CinePrediction(labels, chosen, (time.perf_counter() - t0) / len(chosen))
 
-        With ``save_bias`` and a bias-field model, also writes ``<dst stem>_bias.nii.gz`` (float32).
+    def predict_file(self, src: str | Path, dst: str | Path, save_bias: bool = False, case: Case | None = None) -> Path:
+        """Predict one 3D NIfTI file or DICOM folder and write the label map on the input's grid and header
+        (shape, affine, qform/sform codes; a DICOM series: scanner coordinates, codes 1).
+
+        With ``save_bias`` and a bias-field model, also writes ``<dst stem>_bias.nii.gz`` (float32). A cine
+        (4D NIfTI, multi-phase DICOM) goes through :func:`cmrseg.inference.cine.predict_cine_file` instead.
+        ``case``: ``src`` already read (it is then not read again).
         """
         from cmrseg.io import read_volume
-        from cmrseg.io.nifti import write_nifti
+        from cmrseg.io.nifti import is_nifti, write_nifti
 
         t = time.perf_counter()
-        case = read_volume(src)
+        case = read_volume(src) if case is None else case
+        header = nib.load(str(src)).header if Path(src).is_file() and is_nifti(src) else None
+        geometry = {"header": header} if header is not None else {"codes": (1, 1)}
         self._tick("read", t)
         pred = self.predict_case(case)
         t = time.perf_counter()
-        write_nifti(pred.label, case.affine, dst)
+        write_nifti(pred.label, case.affine, dst, **geometry)
         if save_bias and pred.bias is not None:
             from cmrseg.io.nifti import strip_nifti_suffix
 
             dst = Path(dst)
-            write_nifti(pred.bias, case.affine, dst.with_name(f"{strip_nifti_suffix(dst.name)}_bias.nii.gz"))
+            write_nifti(pred.bias, case.affine, dst.with_name(f"{strip_nifti_suffix(dst.name)}_bias.nii.gz"),
+                        **geometry)
         self._tick("write", t)
         return Path(dst)
 
