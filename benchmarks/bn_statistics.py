@@ -27,7 +27,8 @@ import copy
 import torch
 
 from cmrseg.config.schema import Config
-from cmrseg.engine.checkpoint import load_checkpoint, model_from_checkpoint, save_checkpoint
+from cmrseg.checkpoint import load_checkpoint, save_checkpoint
+from cmrseg.models.pretrained import model_from_checkpoint
 from cmrseg.engine.trainer import build_data, validate
 from cmrseg.methods.base import batchnorm_layers, create_method
 from common import STRUCTS

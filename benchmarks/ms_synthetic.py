@@ -59,7 +59,8 @@ from cmrseg.config import Config, load_config
 from cmrseg.data.cache import PreprocessedCache
 from cmrseg.data.shapes import write_shapes_dataset
 from cmrseg.engine import train
-from cmrseg.engine.checkpoint import load_checkpoint, model_from_checkpoint
+from cmrseg.checkpoint import load_checkpoint
+from cmrseg.models.pretrained import model_from_checkpoint
 from cmrseg.inference.forward import predict_probabilities
 from cmrseg.io import load_dataset
 from cmrseg.labels import STRUCTURES

@@ -27,7 +27,7 @@ def assert_resume_equals_uninterrupted(base: list[str]) -> None:
 
     from cmrseg.config import load_config
     from cmrseg.engine import train
-    from cmrseg.engine.checkpoint import load_checkpoint
+    from cmrseg.checkpoint import load_checkpoint
 
     full = train(load_config(None, base + ["train.name=full"]))
     train(load_config(None, base + ["train.name=part", "train.max_minutes=0"]))  # stops after 1 iteration
@@ -51,3 +51,13 @@ def heart_maps(n: int = 16, size: int = 48) -> torch.Tensor:
         maps[i][r < 9] = MYO
         maps[i][r < 6] = LV
     return torch.from_numpy(maps)
+
+
+def engine_term(loss, outputs: dict, batch: dict):  # type: ignore[no-untyped-def]
+    """What the engine does with one term per step: update the networks the loss trains, then its value.
+    Returns (value, the discriminator's loss or None)."""
+    from cmrseg.engine.step import update_auxiliaries
+
+    logs: dict[str, float] = {}
+    update_auxiliaries(loss, outputs, batch, "term", logs)
+    return loss(outputs, batch), logs.get("loss/term_discriminator")

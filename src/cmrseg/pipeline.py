@@ -16,7 +16,6 @@ from tqdm.auto import tqdm
 
 from cmrseg.config import Config, load_config
 from cmrseg.data.splits import split_from_config
-from cmrseg.engine import train
 from cmrseg.errors import InputError
 from cmrseg.inference import Predictor
 from cmrseg.io.nifti import write_nifti
@@ -165,7 +164,9 @@ def run_pipeline(config: str | Path | None, overrides: list[str] | None = None, 
     if name is not None:
         overrides.append(f"train.name={name}")
     cfg = load_config(config, overrides)
-    run_dir = train(cfg, resume=(Path(cfg.train.out_dir) / cfg.train.name / "checkpoints" / "last.pt").exists())
+    from cmrseg.workflows import fit
+
+    run_dir = fit(cfg, resume=(Path(cfg.train.out_dir) / cfg.train.name / "checkpoints" / "last.pt").exists())
     summary = evaluate_run(run_dir, cfg)
     summary.pop("viewers")
     console.print_json(json.dumps({k: v for k, v in summary.items() if k != "protocol"}, default=str))

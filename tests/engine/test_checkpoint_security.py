@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from cmrseg.engine.checkpoint import load_checkpoint
+from cmrseg.checkpoint import load_checkpoint
 from cmrseg.errors import InputError
 
 
@@ -55,7 +55,8 @@ def test_malicious_checkpoint_is_refused_and_not_executed(tmp_path, fmt) -> None
 
 def test_plain_cmrseg_checkpoint_still_loads(tmp_path) -> None:
     from cmrseg.config import load_config
-    from cmrseg.engine.checkpoint import model_from_checkpoint, save_checkpoint
+    from cmrseg.checkpoint import save_checkpoint
+    from cmrseg.models.pretrained import model_from_checkpoint
     from cmrseg.models.registry import create_model
 
     cfg = load_config(None, ["model.params={features: [4, 8, 16]}"])

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import torch
 
-from cmrseg.engine.checkpoint import load_checkpoint
+from cmrseg.checkpoint import load_checkpoint
 from testkit import tiny_overrides
 
 SCRIPT = """
@@ -47,3 +47,50 @@ def test_two_process_ddp_replicas_stay_in_sync(phantom_root: Path, tmp_path: Pat
     # rank 1 wrote nothing of its own: one run folder, one history
     hist = (tmp_path / "runs" / "ddp" / "history.csv").read_text(encoding="utf-8").strip().splitlines()
     assert len(hist) == 2
+
+
+ADVERSARIAL_SCRIPT = """
+import sys, torch, torch.distributed as dist
+import cmrseg.engine.trainer as T
+from cmrseg.config import load_config
+captured = {}
+orig = T.setup
+def capture(*args, **kwargs):
+    state = orig(*args, **kwargs)
+    captured["state"] = state
+    captured["init"] = {k: {n: p.detach().clone() for n, p in a.module.state_dict().items()}
+                        for k, a in state.networks.items()}
+    return state
+T.setup = capture
+T.train(load_config(None, sys.argv[2:]))
+rank = dist.get_rank()
+nets = {k: {n: p.detach().clone() for n, p in a.module.state_dict().items()}
+        for k, a in captured["state"].networks.items()}
+torch.save({"final": nets, "init": captured["init"]}, f"{sys.argv[1]}/disc{rank}.pt")
+"""
+
+
+def test_two_process_ddp_keeps_the_adversarial_discriminators_identical(phantom_root: Path, tmp_path: Path) -> None:
+    """The engine owns the discriminator: wrapped for data-parallel training, so the ranks, which see different
+    batches, still hold one discriminator (a loss-owned one would drift apart per rank)."""
+    script = tmp_path / "ddp_adv.py"
+    script.write_text(ADVERSARIAL_SCRIPT, encoding="utf-8")
+    overrides = tiny_overrides(phantom_root, tmp_path, "adv") + [
+        "method.name=shape-adversarial", "optim.iterations=3", "train.val_every=3",
+        "method.terms=[{loss: dice_ce, stream: labelled}, {loss: shape_adversarial, stream: labelled, weight: 0.01, "
+        "params: {features: [4, 8], lr: 0.01}}]"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+                           str(script), str(tmp_path), *overrides], capture_output=True, text=True, env=env,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    d0 = torch.load(tmp_path / "disc0.pt", weights_only=True)
+    d1 = torch.load(tmp_path / "disc1.pt", weights_only=True)
+    (key,) = d0["final"]
+    assert key == "1:shape_adversarial.discriminator"
+    for name, w in d0["final"][key].items():
+        assert torch.equal(w, d1["final"][key][name]), f"discriminators diverged at {name}"
+    assert any(not torch.equal(w, d0["init"][key][n]) for n, w in d0["final"][key].items())  # it did train
+    saved = load_checkpoint(tmp_path / "runs" / "adv" / "checkpoints" / "last.pt")["networks"][key]
+    for name, w in saved["module"].items():
+        assert torch.equal(w, d0["final"][key][name]), name

@@ -10,7 +10,7 @@ from testkit import assert_resume_equals_uninterrupted, tiny_overrides
 
 from cmrseg.config import load_config
 from cmrseg.engine import train
-from cmrseg.engine.checkpoint import load_checkpoint
+from cmrseg.checkpoint import load_checkpoint
 from cmrseg.engine.ema import make_ema
 from cmrseg.errors import ConfigError
 

@@ -9,7 +9,8 @@ import torch
 
 from cmrseg.config import load_config
 from cmrseg.engine import train
-from cmrseg.engine.checkpoint import load_checkpoint, model_from_checkpoint
+from cmrseg.checkpoint import load_checkpoint
+from cmrseg.models.pretrained import model_from_checkpoint
 from cmrseg.methods.base import available_methods
 from testkit import assert_resume_equals_uninterrupted, tiny_overrides
 

@@ -9,7 +9,7 @@ import torch
 
 from cmrseg.config import load_config
 from cmrseg.engine import train
-from cmrseg.engine.checkpoint import load_checkpoint
+from cmrseg.checkpoint import load_checkpoint
 from cmrseg.errors import ConfigError
 from testkit import tiny_overrides
 

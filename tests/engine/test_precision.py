@@ -11,7 +11,7 @@ from testkit import tiny_overrides
 
 from cmrseg.config import load_config
 from cmrseg.engine import train
-from cmrseg.engine.checkpoint import load_checkpoint
+from cmrseg.checkpoint import load_checkpoint
 from cmrseg.engine.precision import AutocastForward, with_precision
 from cmrseg.errors import ConfigError
 

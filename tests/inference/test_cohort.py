@@ -35,7 +35,7 @@ def checkpoint(tmp_path_factory) -> Path:
     import torch
 
     from cmrseg.config import Config
-    from cmrseg.engine.checkpoint import save_checkpoint
+    from cmrseg.checkpoint import save_checkpoint
     from cmrseg.models.registry import ModelConfig, create_model
 
     torch.manual_seed(1)

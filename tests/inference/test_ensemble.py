@@ -13,7 +13,8 @@ from typer.testing import CliRunner
 from cmrseg.cli.main import app
 from cmrseg.config import load_config
 from cmrseg.engine import train
-from cmrseg.engine.checkpoint import load_checkpoint, model_from_checkpoint, save_checkpoint
+from cmrseg.checkpoint import load_checkpoint, save_checkpoint
+from cmrseg.models.pretrained import model_from_checkpoint
 from cmrseg.errors import InputError
 from cmrseg.inference import Predictor
 from testkit import tiny_overrides

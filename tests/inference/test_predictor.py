@@ -94,7 +94,7 @@ def test_missing_checkpoint_is_named(phantom_root, tmp_path) -> None:
 
 def test_bias_field_is_saved_on_the_input_grid(phantom_root, tmp_path) -> None:
     from cmrseg.config import Config
-    from cmrseg.engine.checkpoint import save_checkpoint
+    from cmrseg.checkpoint import save_checkpoint
     from cmrseg.models.registry import ModelConfig, create_model
 
     cfg = Config.model_validate({"model": {"name": "unet", "params": {"features": [4, 8], "bias_head": True}},

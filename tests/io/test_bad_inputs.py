@@ -22,7 +22,7 @@ from iosynth import SPACING, image, label, write_dicom_series, write_nii
 from typer.testing import CliRunner
 
 from cmrseg.cli.main import app
-from cmrseg.engine.checkpoint import load_checkpoint, save_checkpoint
+from cmrseg.checkpoint import load_checkpoint, save_checkpoint
 from cmrseg.errors import InputError
 from cmrseg.io import CaseRef, load_dataset, read_dicom_series, read_volume, write_nifti
 from cmrseg.metrics import evaluate_folders

@@ -14,7 +14,8 @@ from cmrseg.errors import ConfigError
 from cmrseg.losses.augmentation_invariance import (AugmentationInvariance, apply_geometric, invert_geometric,
                                                    map_distance, sample_geometric, valid_region)
 from cmrseg.losses.registry import create_loss
-from cmrseg.methods.base import Method, term_scale
+from cmrseg.engine.step import training_loss
+from cmrseg.methods.base import Method, StepContext, term_scale
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -100,7 +101,7 @@ def test_the_method_passes_the_model_and_gradients_flow_through_both_branches() 
                                                    params={"intensity": {"p": 0.0}})]))
     model = WithRamp()
     x = _smooth()
-    loss, logs = method.training_step(model, {"images": {"image": x}}, 0)
+    loss, logs = training_loss(method, {"images": {"image": x}}, StepContext(model, 0))
     assert loss.item() > 0 and "loss/augmentation_invariance@images" in logs
     loss.backward()
     assert model.conv.weight.grad.abs().sum() > 0

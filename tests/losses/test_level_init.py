@@ -68,7 +68,8 @@ def test_term_stop_switches_the_term_off() -> None:
 
 def test_a_stopped_term_is_not_computed() -> None:
     from cmrseg.config.schema import MethodConfig
-    from cmrseg.methods.base import create_method
+    from cmrseg.engine.step import training_loss
+    from cmrseg.methods.base import StepContext, create_method
     from cmrseg.models.registry import ModelConfig, create_model
 
     terms = [TermConfig(loss="dice_ce", stream="labelled"), TermConfig(loss="level_init", stream="labelled", stop=2)]
@@ -76,8 +77,8 @@ def test_a_stopped_term_is_not_computed() -> None:
     model = create_model(ModelConfig(params={"features": [4, 8, 16]}))
     img, bands = four_regions()
     batch = {"labelled": {"image": torch.from_numpy(img).float()[None, None], "label": torch.from_numpy(bands)[None]}}
-    _, before = method.training_step(model, batch, 1)
-    _, after = method.training_step(model, batch, 2)
+    _, before = training_loss(method, batch, StepContext(model, 1))
+    _, after = training_loss(method, batch, StepContext(model, 2))
     assert "loss/level_init@labelled" in before and "loss/level_init@labelled" not in after
 
 

@@ -11,6 +11,7 @@ from scipy import ndimage
 
 from cmrseg.errors import ConfigError
 from cmrseg.labels import BACKGROUND, LV, MYO, RV
+from cmrseg.models.auxiliary import AuxiliaryNetwork
 from cmrseg.losses.mumford_shah import (enclosure_penalty, inclusion_penalty, ms_bias, ms_data_term,
                                         ms_piecewise_constant, nested_to_classes, relative_tv_loss,
                                         total_variation, tv_loss)
@@ -365,7 +366,7 @@ def test_roi_teacher_fixes_the_roi_where_the_own_prediction_drifted() -> None:
     teacher[:, LV] = 10.0 * heart
     own = MumfordShah(tv_weight=0.0, roi_margin=4)
     fixed = MumfordShah(tv_weight=0.0, roi_margin=4)
-    fixed.teacher = _FixedTeacher(teacher)
+    fixed.networks["roi_teacher"] = AuxiliaryNetwork(_FixedTeacher(teacher))
     probs = torch.softmax(student, 1)
     roi = foreground_roi(torch.softmax(teacher, 1), 4)
     assert not fat[roi[0, 0].bool()].any()
@@ -379,7 +380,7 @@ def test_roi_teacher_fixes_the_roi_where_the_own_prediction_drifted() -> None:
 
 def test_roi_teacher_loads_a_frozen_segmenter_from_a_checkpoint(tmp_path) -> None:
     from cmrseg.config.schema import ModelConfig
-    from cmrseg.engine.checkpoint import save_checkpoint
+    from cmrseg.checkpoint import save_checkpoint
     from cmrseg.errors import InputError
     from cmrseg.losses.mumford_shah import MumfordShah
     from cmrseg.models.registry import create_model

@@ -8,11 +8,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from cmrseg.engine.checkpoint import save_checkpoint
+from cmrseg.checkpoint import save_checkpoint
 from cmrseg.errors import ConfigError
 from cmrseg.losses.adversarial import ShapeAdversarial
 from cmrseg.losses.registry import create_loss
 from cmrseg.losses.shape import ExpLog, SlicePosition, one_hot
+from testkit import engine_term
 from cmrseg.models.shape_ae import ShapeAE, load_shape_ae
 from cmrseg.models.unet import UNet2D
 
@@ -136,17 +137,17 @@ def test_adversarial_loss_trains_its_discriminator_not_through_the_segmenter_bac
         assert torch.equal(a, b)
     before = [p.detach().clone() for p in adv.discriminator.parameters()]
     logits, label = _maps()
-    g = adv({"logits": logits}, {"label": label})
-    assert math.isfinite(adv.last_discriminator_loss)
+    g, d_loss = engine_term(adv, {"logits": logits}, {"label": label})
+    assert math.isfinite(d_loss)
     assert any(not torch.equal(a, p) for a, p in zip(before, adv.discriminator.parameters()))  # D stepped
     g.backward()
     assert logits.grad.abs().sum() > 0
-    assert all(p.grad is None for p in adv.discriminator.parameters())  # the engine's backward never reaches D
+    assert all(p.grad is None for p in adv.discriminator.parameters())  # the model's backward never reaches D
     # the discriminator learns to separate one-hot GT from soft maps: its BCE falls well below chance (2 ln 2)
     for _ in range(30):
-        adv({"logits": logits.detach()}, {"label": label})
-    assert adv.last_discriminator_loss < 0.5
+        _, d_loss = engine_term(adv, {"logits": logits.detach()}, {"label": label})
+    assert d_loss < 0.5
     with torch.no_grad():  # evaluation: no discriminator step
         frozen = [p.detach().clone() for p in adv.discriminator.parameters()]
-        adv({"logits": logits}, {"label": label})
+        engine_term(adv, {"logits": logits}, {"label": label})
     assert all(torch.equal(a, p) for a, p in zip(frozen, adv.discriminator.parameters()))

@@ -11,6 +11,7 @@ import torch
 from cmrseg.errors import ConfigError
 from cmrseg.losses.registry import create_loss
 from cmrseg.losses.translation import ImageGAN, intensity_constraint, intensity_order, position_class
+from testkit import engine_term
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -88,15 +89,15 @@ def test_gan_term_trains_its_discriminator_not_through_the_generator_backward() 
     real = torch.randn(4, 1, 32, 32) * 0.2 + 1.0
     fake = torch.randn(4, 1, 32, 32, requires_grad=True)
     before = [p.detach().clone() for p in gan.discriminator.parameters()]
-    g = gan({"fake_image": fake, "real_image": real}, {})
+    g, _ = engine_term(gan, {"fake_image": fake, "real_image": real}, {})
     assert any(not torch.equal(a, p) for a, p in zip(before, gan.discriminator.parameters()))  # D stepped
     g.backward()
     assert fake.grad.abs().sum() > 0
     assert all(p.grad is None for p in gan.discriminator.parameters())
     for _ in range(40):  # LSGAN: D separates the two -> its loss falls well below the chance level 0.5
-        gan({"fake_image": fake.detach(), "real_image": real}, {})
-    assert gan.last_discriminator_loss < 0.2
+        _, d_loss = engine_term(gan, {"fake_image": fake.detach(), "real_image": real}, {})
+    assert d_loss < 0.2
     with torch.no_grad():  # evaluation: no discriminator step
         frozen = [p.detach().clone() for p in gan.discriminator.parameters()]
-        gan({"fake_image": fake, "real_image": real}, {})
+        engine_term(gan, {"fake_image": fake, "real_image": real}, {})
     assert all(torch.equal(a, p) for a, p in zip(frozen, gan.discriminator.parameters()))

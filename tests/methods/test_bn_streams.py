@@ -10,7 +10,8 @@ import torch
 
 from cmrseg.config.schema import MethodConfig, TermConfig
 from cmrseg.errors import ConfigError
-from cmrseg.methods.base import Method, create_method, frozen_bn_statistics
+from cmrseg.engine.step import training_loss
+from cmrseg.methods.base import Method, StepContext, frozen_bn_statistics
 from cmrseg.models.unet import UNet2D
 
 TERMS = [TermConfig(loss="dice_ce", stream="pairs"),
@@ -33,7 +34,8 @@ def _after_step(bn_streams: list[str] | None) -> tuple[UNet2D, list[torch.Tensor
     torch.manual_seed(0)
     model = UNet2D(features=(4, 8), dropout=0.0).train()
     start = copy.deepcopy(model)
-    Method(MethodConfig(terms=TERMS, bn_streams=bn_streams)).training_step(model, _batches(), 0)
+    method = Method(MethodConfig(terms=TERMS, bn_streams=bn_streams))
+    training_loss(method, _batches(), StepContext(model, 0, method.bn_streams))
     return start, _running(model)
 
 
@@ -60,6 +62,14 @@ def test_unknown_bn_stream_is_refused_with_the_method_streams() -> None:
         Method(MethodConfig(terms=TERMS, bn_streams=["synthetic"]))
 
 
-def test_methods_with_their_own_training_step_refuse_bn_streams() -> None:
-    with pytest.raises(ConfigError, match="'label2image' does not support method.bn_streams"):
-        create_method(MethodConfig(name="label2image", bn_streams=["labelled"]))
+def test_methods_with_their_own_forward_get_bn_streams_from_the_engine() -> None:
+    # the engine runs every forward through StepContext.run, so a custom forward honours bn_streams too
+    model = UNet2D(features=(4, 8), dropout=0.0).train()
+    ctx = StepContext(model, 0, {"labelled"})
+    with frozen_bn_statistics(model):
+        pass
+    before = _running(model)
+    ctx.run("unlabelled", torch.randn(2, 1, 32, 32) * 3 + 5)
+    assert all(torch.equal(a, b) for a, b in zip(before, _running(model)))
+    ctx.run("labelled", torch.randn(2, 1, 32, 32) * 3 + 5)
+    assert not all(torch.equal(a, b) for a, b in zip(before, _running(model)))

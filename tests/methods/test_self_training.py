@@ -11,7 +11,8 @@ import pytest
 import torch
 
 from cmrseg.config import load_config
-from cmrseg.engine import train
+from cmrseg.engine import train as engine_train
+from cmrseg.workflows import fit as train
 from cmrseg.errors import ConfigError
 from cmrseg.losses.supervised import DiceCE, MaskedDiceCE
 from testkit import tiny_overrides
@@ -55,7 +56,7 @@ def test_self_training_rounds_write_scored_pseudo_labels_and_resume(phantom_root
 
 def test_extra_labels_folder_must_exist(phantom_root: Path, tmp_path: Path) -> None:
     ov = tiny_overrides(phantom_root, tmp_path, "x") + [
-        "data.labelled=1", "method.name=self-training", "method.params={round: 1}",
+        "data.labelled=1", "method.name=self-training",
         f"data.extra_labels={{pseudo: {{labels_dir: {tmp_path / 'nope'}}}}}"]
     with pytest.raises(ConfigError, match="does not exist"):
-        train(load_config(None, ov))
+        engine_train(load_config(None, ov))  # one round's run, as the workflow starts it

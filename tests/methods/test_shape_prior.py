@@ -12,7 +12,8 @@ import torch
 from cmrseg.config import load_config
 from cmrseg.config.schema import MethodConfig
 from cmrseg.engine import train
-from cmrseg.engine.checkpoint import load_checkpoint, model_from_checkpoint
+from cmrseg.checkpoint import load_checkpoint
+from cmrseg.models.pretrained import model_from_checkpoint
 from cmrseg.errors import ConfigError
 from cmrseg.methods.base import create_method
 from cmrseg.models.shape_ae import ShapeAE, load_shape_ae

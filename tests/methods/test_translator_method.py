@@ -17,7 +17,7 @@ from cmrseg.data.random_contrast import RestyleConfig, restyle_images
 from cmrseg.data.streams import PatchStream
 from cmrseg.data.synthetic_pairs import SyntheticPairStream
 from cmrseg.engine import train
-from cmrseg.engine.checkpoint import load_checkpoint, save_checkpoint
+from cmrseg.checkpoint import load_checkpoint, save_checkpoint
 from cmrseg.engine.trainer import build_data
 from cmrseg.errors import ConfigError
 from cmrseg.losses.shape import one_hot
@@ -144,5 +144,5 @@ def test_resumed_translator_continues_against_the_same_discriminator(phantom_roo
                                                                 "train.val_every=100"]
     assert_resume_equals_uninterrupted(base)
     ck = load_checkpoint(tmp_path / "runs" / "part" / "checkpoints" / "last.pt")
-    state = ck["loss_states"]["0:t2i_gan"]
-    assert set(state) == {"discriminator", "optimizer"} and state["optimizer"]["state"]  # Adam moments saved
+    state = ck["networks"]["0:t2i_gan.discriminator"]
+    assert set(state) == {"module", "optimizer"} and state["optimizer"]["state"]  # Adam moments saved

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from cmrseg.engine.checkpoint import save_checkpoint
+from cmrseg.checkpoint import save_checkpoint
 from cmrseg.metrics.frechet import (SegmenterFeatures, frechet_by_position, frechet_distance, frechet_from_stats,
                                     labelled_slices, translator_frechet)
 from cmrseg.models.translator import Label2Image

@@ -8,7 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from cmrseg.engine.checkpoint import save_checkpoint
+from cmrseg.checkpoint import save_checkpoint
 from cmrseg.losses.shape import one_hot
 from cmrseg.models.registry import ModelConfig, create_model
 from cmrseg.models.shape_ae import ShapeAE, load_shape_ae

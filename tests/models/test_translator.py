@@ -9,7 +9,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from cmrseg.engine.checkpoint import save_checkpoint
+from cmrseg.checkpoint import save_checkpoint
 from cmrseg.errors import ConfigError
 from cmrseg.losses.shape import one_hot
 from cmrseg.models.registry import ModelConfig, create_model

@@ -8,7 +8,8 @@ import torch
 
 from cmrseg.config import load_config
 from cmrseg.engine import train
-from cmrseg.engine.checkpoint import load_checkpoint, model_from_checkpoint
+from cmrseg.checkpoint import load_checkpoint
+from cmrseg.models.pretrained import model_from_checkpoint
 from cmrseg.errors import ConfigError
 from cmrseg.models.registry import ModelConfig, create_model
 from cmrseg.models.vgg_fcn import VggFCN

@@ -47,7 +47,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import SimpleITK as sitk
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from scipy import ndimage
 
 from cmrseg.data.case import Case
@@ -60,6 +60,8 @@ log = logging.getLogger(__name__)
 
 class MultiAtlasConfig(BaseModel):
     """Registration and fusion parameters (defaults: ~5 s per ACDC atlas on one core of the shared machine)."""
+
+    model_config = ConfigDict(extra="forbid")
 
     work_spacing_mm: float = Field(3.0, gt=0, description="in-plane spacing the registration runs at")
     roi_margin_mm: float = Field(20.0, ge=0, description="atlas heart region = its labels dilated by this")

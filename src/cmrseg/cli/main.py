@@ -33,7 +33,7 @@ def train(
 ) -> None:
     """Train a method (supervised, semi-supervised, ...) declared in a config."""
     from cmrseg.config import load_config
-    from cmrseg.engine import train as run_train
+    from cmrseg.workflows import fit
 
     overrides = list(set_)
     if data is not None:
@@ -44,7 +44,7 @@ def train(
         overrides.append(f"train.name={name}")
     try:
         cfg = load_config(config, overrides)
-        run_dir = run_train(cfg, resume=resume)
+        run_dir = fit(cfg, resume=resume)
     except CmrsegError as exc:
         _fail(exc)
     typer.echo(str(run_dir))

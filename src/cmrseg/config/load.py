@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import difflib
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args, get_origin
 
 import yaml
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from cmrseg.config.schema import Config
 from cmrseg.errors import ConfigError
@@ -80,7 +81,51 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
         return Config.model_validate(raw)
     except ValidationError as exc:
         where = f"{path}: " if path else ""
-        raise ConfigError(f"{where}invalid configuration:\n{exc}") from exc
+        raise ConfigError(f"{where}invalid configuration:\n{explain_errors(exc)}") from None
+
+
+def _inner_model(ann: Any) -> tuple[type[BaseModel] | None, bool]:
+    """The pydantic model inside a field annotation, and whether it sits in a container (dict / list)."""
+    if isinstance(ann, type) and issubclass(ann, BaseModel):
+        return ann, False
+    for arg in get_args(ann):
+        model, contained = _inner_model(arg)
+        if model is not None:
+            return model, contained or get_origin(ann) in (dict, list, tuple)
+    return None, False
+
+
+def _model_at(loc: tuple) -> type[BaseModel] | None:
+    """The pydantic model that holds the field at ``loc`` (a path of keys from :class:`Config`)."""
+    model: type[BaseModel] = Config
+    keys = list(loc[:-1])
+    while keys:
+        field = model.model_fields.get(str(keys.pop(0)))
+        if field is None:
+            return None
+        inner, contained = _inner_model(field.annotation)
+        if inner is None:
+            return None
+        model = inner
+        if contained and keys:
+            keys.pop(0)  # the dict key or list index
+    return model
+
+
+def explain_errors(exc: ValidationError) -> str:
+    """One line per problem; an unknown key also lists the valid keys of its section."""
+    lines = []
+    for err in exc.errors():
+        loc = tuple(err["loc"])
+        text = f"  {'.'.join(map(str, loc)) or '(top level)'}: {err['msg']}"
+        if err["type"] == "extra_forbidden":
+            model = _model_at(loc)
+            if model is not None:
+                keys = list(model.model_fields)
+                close = difflib.get_close_matches(str(loc[-1]), keys, n=1)
+                text += f" (valid keys here: {', '.join(keys)}" + (f"; did you mean '{close[0]}'?)" if close else ")")
+        lines.append(text)
+    return "\n".join(lines)
 
 
 def dump_config(cfg: Config, path: str | Path) -> None:

@@ -9,13 +9,16 @@ with the usual readers and keeps one split of it; the engine then builds an ordi
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from cmrseg.config.schema import ExtraImagesConfig
 from cmrseg.errors import ConfigError
 from cmrseg.io.base import CaseRef
 
+if TYPE_CHECKING:
+    from cmrseg.config.schema import ExtraImagesConfig
 
-def extra_image_refs(name: str, extra: ExtraImagesConfig, main_root: str | Path) -> list[CaseRef]:
+
+def extra_image_refs(name: str, extra: "ExtraImagesConfig", main_root: str | Path) -> list[CaseRef]:
     """The cases of ``extra.split`` in ``extra.root``, for the unlabelled stream ``name``.
 
     Raises:

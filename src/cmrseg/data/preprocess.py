@@ -17,13 +17,15 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import torch
 import torch.nn.functional as F
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from cmrseg.data.case import Case
 
 
 class PreprocessConfig(BaseModel):
     """Preprocessing parameters; stored in every checkpoint so inference repeats them exactly."""
+
+    model_config = ConfigDict(extra="forbid")
 
     target_spacing: float = Field(1.5, gt=0, description="in-plane spacing in mm after resampling")
     fov_px: int = Field(224, ge=32, description="in-plane size (px) after centre crop/pad; multiple of 16")

@@ -19,7 +19,8 @@ import torch
 from cmrseg.data.case import Case
 from cmrseg.data.preprocess import Preprocessed, PreprocessConfig, preprocess, restore_map, restore_probabilities
 from cmrseg.device import resolve_device
-from cmrseg.engine.checkpoint import load_checkpoint, model_from_checkpoint
+from cmrseg.checkpoint import load_checkpoint
+from cmrseg.models.pretrained import model_from_checkpoint
 from cmrseg.errors import InputError
 from cmrseg.inference.forward import predict_outputs
 from cmrseg.postprocess import postprocess_label

@@ -5,12 +5,12 @@ weight scale, W.-C. Hung et al., "Adversarial Learning for Semi-Supervised Seman
 lambda_adv = 0.01): the segmenter is penalised when a discriminator can tell its softmax maps from one-hot
 ground-truth maps.
 
-How it fits the one engine (no second loop, no engine change): the loss object **owns the discriminator
-and its Adam optimiser**. Each call during training (grad enabled) first takes one discriminator step on
-*detached* maps (real = one-hot GT, fake = softmax prediction; BCE), then returns the segmenter's
-non-saturating generator loss ``BCE(D(p), real)`` computed with the discriminator's weights frozen, so the
-engine's ``loss.backward()`` reaches the segmenter only. The discriminator and its Adam state are saved in the
-run's checkpoints (:mod:`cmrseg.losses.stateful`). Caveat: a discriminator on maps alone can partly tell soft from
+How it fits the one engine: the loss *declares* its discriminator with an Adam optimiser
+(:class:`~cmrseg.models.auxiliary.AuxiliaryNetwork`); the engine owns it (device, data-parallel wrapper,
+checkpoints). Each training step the engine first updates the discriminator with :meth:`auxiliary_losses` on
+*detached* maps (real = one-hot GT, fake = softmax prediction; BCE), then the term's value is the segmenter's
+non-saturating generator loss ``BCE(D(p), real)``, computed with the discriminator's weights frozen so the
+model's backward reaches the segmenter only. Caveat: a discriminator on maps alone can partly tell soft from
 hard maps, so the term also pushes predictions toward confident ones.
 """
 
@@ -23,8 +23,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from cmrseg.losses.registry import register_loss
-from cmrseg.losses.stateful import OwnsDiscriminator
 from cmrseg.losses.shape import one_hot
+from cmrseg.models.auxiliary import AuxiliaryNetwork
 
 
 class ShapeDiscriminator(nn.Module):
@@ -45,8 +45,8 @@ class ShapeDiscriminator(nn.Module):
 
 
 @register_loss("shape_adversarial")
-class ShapeAdversarial(OwnsDiscriminator):
-    """Generator loss of an adversarial shape prior; trains its own discriminator (see module docstring).
+class ShapeAdversarial:
+    """Generator loss of an adversarial shape prior, with a discriminator the engine trains (see module docstring).
 
     Args:
         lr, betas: the discriminator's Adam settings (DCGAN defaults).
@@ -60,27 +60,27 @@ class ShapeAdversarial(OwnsDiscriminator):
                  features: Sequence[int] = (16, 32, 64, 64), num_classes: int = 4, seed: int = 0) -> None:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            self.discriminator = ShapeDiscriminator(num_classes, features)
-        self.optimizer = torch.optim.Adam(self.discriminator.parameters(), lr=lr, betas=tuple(betas))
-        self.last_discriminator_loss = float("nan")
+            d = ShapeDiscriminator(num_classes, features)
+        betas = tuple(betas)
+        self.networks = {"discriminator": AuxiliaryNetwork(d, lambda p: torch.optim.Adam(p, lr=lr, betas=betas))}
 
-    def discriminator_step(self, real: torch.Tensor, fake: torch.Tensor) -> float:
-        """One Adam step of the discriminator on detached maps; returns its BCE loss."""
-        self.discriminator.requires_grad_(True)
-        d_real, d_fake = self.discriminator(real.detach()), self.discriminator(fake.detach())
-        loss = (F.binary_cross_entropy_with_logits(d_real, torch.ones_like(d_real))
-                + F.binary_cross_entropy_with_logits(d_fake, torch.zeros_like(d_fake)))
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        self.optimizer.step()
-        self.optimizer.zero_grad(set_to_none=True)  # nothing of D's update lingers into the segmenter's step
-        return float(loss.detach())
+    @property
+    def discriminator(self) -> nn.Module:
+        return self.networks["discriminator"].module
+
+    def auxiliary_losses(self, outputs: dict[str, torch.Tensor], batch: dict[str, torch.Tensor]
+                         ) -> dict[str, torch.Tensor]:
+        """The discriminator's BCE on detached maps (real = one-hot GT, fake = softmax), one forward for both."""
+        aux = self.networks["discriminator"]
+        aux.module.requires_grad_(True)
+        probs = torch.softmax(outputs["logits"], 1).detach()
+        real = one_hot(batch["label"], probs.shape[1]).to(probs.dtype)
+        logits = aux.trainable(torch.cat([real, probs]))
+        target = torch.cat([torch.ones(len(real)), torch.zeros(len(probs))]).to(logits)
+        return {"discriminator": F.binary_cross_entropy_with_logits(logits, target) * 2.0}
 
     def __call__(self, outputs: dict[str, torch.Tensor], batch: dict[str, torch.Tensor]) -> torch.Tensor:
         probs = torch.softmax(outputs["logits"], 1)
-        if torch.is_grad_enabled():
-            real = one_hot(batch["label"], probs.shape[1]).to(probs.dtype)
-            self.last_discriminator_loss = self.discriminator_step(real, probs)
         self.discriminator.requires_grad_(False)  # the segmenter's backward must not reach D's weights
         d_fake = self.discriminator(probs)
         return F.binary_cross_entropy_with_logits(d_fake, torch.ones_like(d_fake))

@@ -32,9 +32,11 @@ from __future__ import annotations
 import math
 
 import torch
+import torch.nn as nn
 
 from cmrseg.errors import ConfigError
 from cmrseg.losses.registry import register_loss
+from cmrseg.models.auxiliary import AuxiliaryNetwork
 from cmrseg.models.heads import nested_to_classes
 
 __all__ = ["total_variation", "tv_loss", "relative_tv_loss", "ms_data_term", "ms_piecewise_constant",
@@ -253,16 +255,17 @@ class MumfordShah:
             raise ConfigError("mumford_shah.roi_teacher defines an ROI: set roi_margin > 0 (px) with it")
         self.tv_weight, self.use_bias, self.bias_tv_weight = tv_weight, use_bias, bias_tv_weight
         self.eps, self.shift_to_min, self.roi_margin = eps, shift_to_min, int(roi_margin)
-        self.teacher = None
-        if roi_teacher is not None:  # frozen: model_from_checkpoint returns it in eval mode
-            from cmrseg.engine.checkpoint import load_checkpoint, model_from_checkpoint
+        self.networks: dict[str, AuxiliaryNetwork] = {}
+        if roi_teacher is not None:  # frozen; the engine moves it to the device
+            from cmrseg.models.pretrained import load_pretrained
 
-            self.teacher = model_from_checkpoint(load_checkpoint(roi_teacher)).requires_grad_(False)
+            self.networks["roi_teacher"] = AuxiliaryNetwork(load_pretrained(roi_teacher,
+                                                                            needed_by="mumford_shah.roi_teacher"))
 
-    def to(self, device: torch.device) -> "MumfordShah":
-        if self.teacher is not None:
-            self.teacher.to(device)
-        return self
+    @property
+    def teacher(self) -> nn.Module | None:
+        aux = self.networks.get("roi_teacher")
+        return None if aux is None else aux.module
 
     def _roi_source(self, probs: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
         """Class maps that define the ROI: the frozen teacher's softmax, else the network's own."""

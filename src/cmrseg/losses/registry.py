@@ -11,7 +11,7 @@ from typing import Any, Callable, Protocol
 
 import torch
 
-from cmrseg.models.registry import look_up
+from cmrseg.models.registry import call_with_params, look_up
 
 
 class LossTerm(Protocol):
@@ -32,7 +32,7 @@ def create_loss(name: str, params: dict[str, Any] | None = None) -> LossTerm:
     from cmrseg.losses import (adversarial, augmentation_invariance, level_init, mumford_shah,  # noqa: F401
                                registration, shape, supervised, translation)  # (built-ins)
 
-    return look_up(name, _LOSSES, "loss")(**(params or {}))
+    return call_with_params(look_up(name, _LOSSES, "loss"), params or {}, f"loss '{name}' params")
 
 
 def available_losses() -> list[str]:

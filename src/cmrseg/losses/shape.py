@@ -43,7 +43,8 @@ import torch.nn.functional as F
 from cmrseg.errors import ConfigError
 from cmrseg.labels import UNANNOTATED
 from cmrseg.losses.registry import register_loss
-from cmrseg.models.shape_ae import load_shape_ae
+from cmrseg.models.auxiliary import AuxiliaryNetwork
+from cmrseg.models.shape_ae import ShapeAE, load_shape_ae
 
 
 def one_hot(label: torch.Tensor, num_classes: int) -> torch.Tensor:
@@ -110,12 +111,13 @@ class _AutoencoderLoss:
     name = "shape"
 
     def __init__(self, autoencoder: str | Path | None = None) -> None:
-        self.ae = load_shape_ae(autoencoder, f"loss '{self.name}'")
+        self.networks = {"autoencoder": AuxiliaryNetwork(load_shape_ae(autoencoder, f"loss '{self.name}'"))}
         self.autoencoder = str(autoencoder)
 
-    def to(self, device: torch.device) -> "_AutoencoderLoss":
-        self.ae.to(device)
-        return self
+    @property
+    def ae(self) -> ShapeAE:
+        """The frozen autoencoder (an auxiliary network: the engine moves it to the device)."""
+        return self.networks["autoencoder"].module  # type: ignore[return-value]
 
     def reconstruct(self, maps: torch.Tensor) -> torch.Tensor:
         """Class probabilities of the frozen AE's reconstruction of ``maps``."""

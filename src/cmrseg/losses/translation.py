@@ -4,11 +4,10 @@ All terms take the output dict of :meth:`cmrseg.models.translator.Label2Image.fo
 batch (``label``, ``label_position`` of the label-map stream; ``image`` of the image stream).
 
 * ``t2i_gan``: LSGAN generator loss of the fake images (Mao et al., ICCV 2017), mean over the scales of a
-  :class:`~cmrseg.models.translator.MultiScaleDiscriminator` that the loss object **owns** with its own Adam,
-  as :mod:`cmrseg.losses.adversarial` does: each training call first steps the discriminator on detached
-  images, then returns the generator term with the discriminator frozen (the engine's backward reaches the
-  generators only). Its weights and Adam state are saved in the run's checkpoints
-  (:mod:`cmrseg.losses.stateful`), so a resumed run continues against the same discriminator.
+  :class:`~cmrseg.models.translator.MultiScaleDiscriminator` that the loss declares with its own Adam and the
+  engine trains, as for :mod:`cmrseg.losses.adversarial`: each step the engine first updates the discriminator on
+  detached images, then the generator term is computed with the discriminator frozen (the model's backward
+  reaches the generators only); its weights and Adam state are checkpointed with the run.
 * ``t2i_image_recon`` (L1, image -> content+style -> image), ``t2i_label_recon`` (cross-entropy, label ->
   content -> label), ``t2i_content_recon`` / ``t2i_style_recon`` (L1 between the codes of the fake image and
   the codes it was made from), ``t2i_cycle`` (cross-entropy of label -> image -> label): MUNIT's terms
@@ -29,14 +28,15 @@ from __future__ import annotations
 from typing import Sequence
 
 import torch
+import torch.nn as nn
 import torch.nn.functional as F
 
 from cmrseg.errors import ConfigError
 from cmrseg.labels import BACKGROUND, LV, MYO, RV
 from cmrseg.losses.mumford_shah import ms_data_term
 from cmrseg.losses.registry import register_loss
-from cmrseg.losses.stateful import OwnsDiscriminator
 from cmrseg.losses.shape import one_hot
+from cmrseg.models.auxiliary import AuxiliaryNetwork
 from cmrseg.models.translator import MultiScaleDiscriminator
 
 
@@ -63,8 +63,9 @@ def lsgan(outputs: Sequence[torch.Tensor], target: float) -> torch.Tensor:
 
 
 @register_loss("t2i_gan")
-class ImageGAN(OwnsDiscriminator):
-    """LSGAN generator loss of ``fake_image``; trains its own multi-scale discriminator (see module docstring).
+class ImageGAN:
+    """LSGAN generator loss of ``fake_image``, with a multi-scale discriminator the engine trains (see module
+    docstring).
 
     Args:
         dim, n_layers, n_scales: discriminator width, stride-2 layers per scale, scales.
@@ -77,24 +78,24 @@ class ImageGAN(OwnsDiscriminator):
                  betas: tuple[float, float] = (0.5, 0.999), in_channels: int = 1, seed: int = 0) -> None:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            self.discriminator = MultiScaleDiscriminator(in_channels, dim, n_layers, n_scales)
-        self.optimizer = torch.optim.Adam(self.discriminator.parameters(), lr=lr, betas=tuple(betas))
-        self.last_discriminator_loss = float("nan")
+            d = MultiScaleDiscriminator(in_channels, dim, n_layers, n_scales)
+        betas = tuple(betas)
+        self.networks = {"discriminator": AuxiliaryNetwork(d, lambda p: torch.optim.Adam(p, lr=lr, betas=betas))}
 
-    def discriminator_step(self, real: torch.Tensor, fake: torch.Tensor) -> float:
-        """One Adam step on detached images: ``lsgan(D(real), 1) + lsgan(D(fake), 0)``; returns that loss."""
-        self.discriminator.requires_grad_(True)
-        loss = lsgan(self.discriminator(real.detach()), 1.0) + lsgan(self.discriminator(fake.detach()), 0.0)
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        self.optimizer.step()
-        self.optimizer.zero_grad(set_to_none=True)
-        return float(loss.detach())
+    @property
+    def discriminator(self) -> nn.Module:
+        return self.networks["discriminator"].module
+
+    def auxiliary_losses(self, outputs: dict[str, torch.Tensor], batch: dict[str, torch.Tensor]
+                         ) -> dict[str, torch.Tensor]:
+        """The discriminator's ``lsgan(D(real), 1) + lsgan(D(fake), 0)`` on detached images."""
+        aux = self.networks["discriminator"]
+        aux.module.requires_grad_(True)
+        real, fake = _get(outputs, "real_image", "t2i_gan"), _get(outputs, "fake_image", "t2i_gan")
+        return {"discriminator": lsgan(aux.trainable(real.detach()), 1.0) + lsgan(aux.trainable(fake.detach()), 0.0)}
 
     def __call__(self, outputs: dict[str, torch.Tensor], batch: dict[str, torch.Tensor]) -> torch.Tensor:
         fake = _get(outputs, "fake_image", "t2i_gan")
-        if torch.is_grad_enabled():
-            self.last_discriminator_loss = self.discriminator_step(_get(outputs, "real_image", "t2i_gan"), fake)
         self.discriminator.requires_grad_(False)
         return lsgan(self.discriminator(fake), 1.0)
 

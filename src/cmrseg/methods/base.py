@@ -1,23 +1,40 @@
-"""A method = a set of loss terms over data streams (and optional heads); the engine does the rest.
+"""The method contract: a method is a declaration the one engine trains; it never owns a loop.
 
-Methods never own a training loop. ``Method.training_step`` runs the model once per stream batch and sums
-the weighted terms; subclasses override only what differs (e.g. building pseudo-labels between rounds).
+A method declares
+* its **terms** (``default_terms``, overridable by ``method.terms``): which loss, on which data stream, with which
+  weight and schedule; the streams it consumes are the terms' streams;
+* its typed **params** (``Params``, a pydantic model that refuses unknown keys and lists the valid ones);
+* ``check(cfg)``: what it needs of the rest of the config (a model with a position head, a declared synthetic
+  stream ...), checked before any data is read;
+* optionally ``build_stream(name, ctx)`` for a stream it builds itself (e.g. image pairs), ``forward(batches,
+  ctx)`` when its model is not called as ``model(image)`` once per stream, and ``validate`` for a selection metric
+  other than segmentation Dice.
+
+The engine (:mod:`cmrseg.engine.step`) runs the forward, the single term loop, the BatchNorm stream handling
+(``bn_streams``), the term schedules and every auxiliary network the terms declare (discriminators it trains,
+frozen autoencoders and teachers). ``example`` is the tiny config every registered method ships for the shared
+method test (``tests/methods/test_contract.py``).
 """
 
 from __future__ import annotations
 
 import math
 from contextlib import contextmanager
-from typing import Any, Callable, Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Iterator
 
 import torch
 import torch.nn as nn
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from cmrseg.config.schema import MethodConfig, TermConfig
-from cmrseg.device import module_device
 from cmrseg.errors import ConfigError
 from cmrseg.losses.registry import LossTerm, create_loss
+from cmrseg.models.auxiliary import AuxiliaryNetwork
 from cmrseg.models.registry import look_up
+
+if TYPE_CHECKING:
+    from cmrseg.config.schema import Config
 
 _METHODS: dict[str, type["Method"]] = {}
 
@@ -28,6 +45,23 @@ def register_method(name: str) -> Callable[[type["Method"]], type["Method"]]:
         cls.name = name
         return cls
     return deco
+
+
+class MethodParams(BaseModel):
+    """Typed ``method.params``: unknown keys are refused (a typo must not silently train the default)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+def parse_params(schema: type[BaseModel], raw: dict[str, Any], where: str) -> Any:
+    """``schema(**raw)``, or a :class:`ConfigError` naming each bad key and listing the valid ones."""
+    try:
+        return schema.model_validate(raw)
+    except ValidationError as exc:
+        valid = {k: (f.description or "") for k, f in schema.model_fields.items()}
+        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or '(params)'}: {e['msg']}" for e in exc.errors())
+        listing = ", ".join(valid) if valid else "none (this method takes no params)"
+        raise ConfigError(f"{where}: {problems}. Valid keys: {listing}") from None
 
 
 def sigmoid_ramp(iteration: int, length: int) -> float:
@@ -74,90 +108,100 @@ def frozen_bn_statistics(model: nn.Module, frozen: bool = True) -> Iterator[None
             m.momentum = momentum
 
 
+@dataclass
+class StreamContext:
+    """What ``Method.build_stream`` gets: the split, the preprocessing cache, the config, and the stream's own
+    seed (different per stream and per data-parallel rank)."""
+
+    split: Any
+    cache: Any
+    cfg: "Config"
+    seed: int
+    rank: int = 0
+
+
+@dataclass
+class StepContext:
+    """What ``Method.forward`` gets: the trained module, the iteration, and the engine's BN stream handling.
+
+    ``run(stream, *inputs)`` calls the model for a batch of ``stream``; its forwards move the BatchNorm running
+    statistics only if ``stream`` is in ``method.bn_streams`` (or that is unset). ``teacher`` is the engine's EMA
+    of the model (``optim.ema``), or None.
+    """
+
+    model: nn.Module
+    iteration: int
+    bn_streams: set[str] | None = None
+    teacher: nn.Module | None = None
+
+    def bn_frozen(self, stream: str) -> bool:
+        return self.bn_streams is not None and stream not in self.bn_streams
+
+    def run(self, stream: str, *inputs: Any, **kwargs: Any) -> Any:
+        with frozen_bn_statistics(self.model, self.bn_frozen(stream)):
+            return self.model(*inputs, **kwargs)
+
+
+Batches = dict[str, dict[str, torch.Tensor]]
+
+
 class Method:
-    """Base method: default loss terms, overridable from the config."""
+    """Base method: default loss terms over streams, typed params; the engine does the rest."""
 
     name = "base"
-    default_terms: tuple[dict[str, Any], ...] = ()
+    Params: ClassVar[type[BaseModel]] = MethodParams
+    default_terms: ClassVar[tuple[dict[str, Any], ...]] = ()
     selection_metric = "val/dice_mean"  # key of the validation dict that picks best.pt (higher is better)
-    honours_bn_streams = True  # False where training_step is replaced without the bn_streams handling
+    example: ClassVar[dict[str, Any] | None] = None  # tiny config overrides for the shared method test
 
     def __init__(self, cfg: MethodConfig) -> None:
+        self.params = parse_params(self.Params, cfg.params, f"method '{self.name}' params")
         raw = cfg.terms if cfg.terms is not None else [TermConfig(**t) for t in self.default_terms]
-        self.terms = list(raw)
+        self.terms = [t.model_copy(deep=True) for t in self.configure_terms(list(raw))]
         self.losses: list[LossTerm] = [create_loss(t.loss, t.params) for t in self.terms]
-        self.params = cfg.params
         self.bn_streams = None if cfg.bn_streams is None else set(cfg.bn_streams)
-        if self.bn_streams is not None and not self.honours_bn_streams:
-            raise ConfigError(f"method '{cfg.name}' does not support method.bn_streams: remove it")
         if self.bn_streams is not None and not self.bn_streams <= self.streams:
             raise ConfigError(f"method.bn_streams {sorted(self.bn_streams - self.streams)} are not streams of "
                               f"method '{cfg.name}' (its streams: {sorted(self.streams)})")
+
+    def configure_terms(self, terms: list[TermConfig]) -> list[TermConfig]:
+        """Hook: adjust the terms from the params before their losses are built (e.g. fill in a checkpoint)."""
+        return terms
 
     @property
     def streams(self) -> set[str]:
         """Names of the data streams this method consumes."""
         return {t.stream for t in self.terms}
 
-    def loss_states(self) -> dict[str, Any]:
-        """Training state of the losses that train networks of their own (discriminators), keyed by term."""
-        return {f"{i}:{t.loss}": loss.training_state() for i, (t, loss) in enumerate(zip(self.terms, self.losses))
-                if hasattr(loss, "training_state")}
+    def networks(self) -> dict[str, AuxiliaryNetwork]:
+        """Every auxiliary network the terms declare, keyed ``"<term index>:<loss>.<name>"`` (for checkpoints)."""
+        return {f"{i}:{t.loss}.{name}": net for i, (t, loss) in enumerate(zip(self.terms, self.losses))
+                for name, net in getattr(loss, "networks", {}).items()}
 
-    def load_loss_states(self, states: dict[str, Any]) -> list[str]:
-        """Restore :meth:`loss_states`; returns the stateful terms that ``states`` lacks (they start afresh)."""
-        missing = []
-        for i, (t, loss) in enumerate(zip(self.terms, self.losses)):
-            if hasattr(loss, "load_training_state"):
-                key = f"{i}:{t.loss}"
-                if key in states:
-                    loss.load_training_state(states[key])
-                else:
-                    missing.append(key)
-        return missing
+    def check(self, cfg: "Config") -> None:
+        """Hook: refuse a config this method cannot train (before any data is read)."""
 
-    def to(self, device: torch.device) -> "Method":
-        """Move the networks the loss terms hold (frozen autoencoders, discriminators) to ``device``."""
-        for loss in self.losses:
-            if hasattr(loss, "to"):
-                loss.to(device)
-        return self
-
-    def build_stream(self, name: str, split: Any, cache: Any, cfg: Any) -> Any | None:
+    def build_stream(self, name: str, ctx: StreamContext) -> Any | None:
         """Hook: a stream this method builds itself (e.g. image pairs); ``None`` = the engine's pools."""
         return None
+
+    def forward(self, batches: Batches, ctx: StepContext) -> tuple[dict[str, Any], Batches]:
+        """The model's outputs per stream, and the batches the terms see: by default ``model(image)`` per stream."""
+        return {name: ctx.run(name, batch["image"]) for name, batch in batches.items()}, batches
 
     def validate(self, model: nn.Module, val: list, batch: int) -> dict[str, float] | None:
         """Hook: validation metrics for model selection; ``None`` = the engine's 3D segmentation Dice."""
         return None
 
-    def _bn_frozen(self, stream: str) -> bool:
-        return self.bn_streams is not None and stream not in self.bn_streams
-
-    def training_step(self, model: nn.Module, batches: dict[str, dict[str, torch.Tensor]],
-                      iteration: int) -> tuple[torch.Tensor, dict[str, float]]:
-        """Weighted sum of the loss terms; one forward pass per stream (BN statistics: see ``bn_streams``)."""
-        outputs = {}
-        for name, batch in batches.items():
-            with frozen_bn_statistics(model, self._bn_frozen(name)):
-                outputs[name] = model(batch["image"])
-        total = torch.zeros((), device=module_device(model))
-        logs: dict[str, float] = {}
-        for term, loss in zip(self.terms, self.losses):
-            if term.stop is not None and iteration >= term.stop:
-                continue  # switched off for good (e.g. a warm start): not even computed
-            with frozen_bn_statistics(model, self._bn_frozen(term.stream)):  # losses that run the model again
-                value = call_loss(loss, outputs[term.stream], batches[term.stream], model)
-            w = term.weight * term_scale(term, iteration)
-            total = total + w * value
-            logs[f"loss/{term.loss}@{term.stream}"] = float(value.detach())
-        logs["loss/total"] = float(total.detach())
-        return total, logs
-
 
 def create_method(cfg: MethodConfig) -> Method:
     _register_builtins()
     return look_up(cfg.name, _METHODS, "method")(cfg)
+
+
+def method_class(name: str) -> type[Method]:
+    _register_builtins()
+    return look_up(name, _METHODS, "method")
 
 
 def _register_builtins() -> None:

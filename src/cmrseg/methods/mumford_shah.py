@@ -17,15 +17,18 @@ _MS = {"loss": "mumford_shah", "params": {"tv_weight": 0.1}}
 @register_method("ms-unsupervised")
 class MSUnsupervised(Method):
     default_terms = ({**_MS, "stream": "images", "weight": 1.0},)
+    example: dict = {}
 
 
 @register_method("ms-semi")
 class MSSemi(Method):
     default_terms = ({"loss": "dice_ce", "stream": "labelled", "weight": 1.0},
                      {**_MS, "stream": "images", "weight": 0.1, "ramp_up": 500})
+    example = {"data": {"labelled": 1}}
 
 
 @register_method("ms-regularised")
 class MSRegularised(Method):
     default_terms = ({"loss": "dice_ce", "stream": "labelled", "weight": 1.0},
                      {**_MS, "stream": "labelled", "weight": 0.1, "ramp_up": 500})
+    example: dict = {}

@@ -7,6 +7,7 @@ Validation: the val patients' ED labels warped to ES and back, 3D Dice per struc
 (``val/prop_dice_*``; ``val/prop_dice_mean`` selects ``best.pt``) and the share of folding pixels.
 
 Needs a registration model (``model.name: vxm-2d``). Method params: ``jitter`` (px, patch centre jitter).
+The stream's seed comes from the engine (per stream and per data-parallel rank).
 """
 
 from __future__ import annotations
@@ -14,14 +15,14 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-import torch
 import torch.nn as nn
 
-from cmrseg.device import module_device
+from pydantic import Field
+
 from cmrseg.errors import ConfigError
 from cmrseg.labels import STRUCTURES
 from cmrseg.losses import registration as _losses  # noqa: F401  (registers the reg_* losses)
-from cmrseg.methods.base import Method, register_method, term_scale
+from cmrseg.methods.base import Batches, Method, MethodParams, StepContext, StreamContext, register_method
 from cmrseg.metrics.overlap import dice_per_structure
 from cmrseg.registration.pairs import PairStream, PhasePair, phase_pairs
 from cmrseg.registration.registrators import negative_jacobian_share, predict_displacement, warp_labels
@@ -29,24 +30,32 @@ from cmrseg.registration.registrators import negative_jacobian_share, predict_di
 REGISTRATION_MODELS = ("vxm-2d",)
 
 
+class RegistrationParams(MethodParams):
+    jitter: int = Field(16, ge=0, description="px: random shift of the patch centre around the heart")
+
+
 @register_method("registration")
 class Registration(Method):
+    Params = RegistrationParams
     default_terms = ({"loss": "reg_ncc", "stream": "pairs", "weight": 1.0},
                      {"loss": "reg_grad", "stream": "pairs", "weight": 1.0},
                      {"loss": "reg_dice", "stream": "pairs", "weight": 1.0})
     selection_metric = "val/prop_dice_mean"
-    honours_bn_streams = False  # its own training_step, without method.bn_streams
+    example = {"model": {"name": "vxm-2d", "params": {"features": [4, 8, 16], "integration_steps": 4}}}
 
     def __init__(self, cfg: Any) -> None:
         super().__init__(cfg)
         self._val_pairs: list[tuple[str, str, str]] = []
 
-    def build_stream(self, name: str, split: Any, cache: Any, cfg: Any) -> PairStream | None:
-        if name != "pairs":
-            return None
+    def check(self, cfg: Any) -> None:
         if cfg.model.name not in REGISTRATION_MODELS:
             raise ConfigError(f"method 'registration' needs a registration model (model.name one of "
                               f"{list(REGISTRATION_MODELS)}), not '{cfg.model.name}'")
+
+    def build_stream(self, name: str, ctx: StreamContext) -> PairStream | None:
+        if name != "pairs":
+            return None
+        split, cache, cfg = ctx.split, ctx.cache, ctx.cfg
         labelled = set(split.labelled_patients)
         pairs = []
         for patient, ed, es in phase_pairs(split.labelled + split.unlabelled):
@@ -59,20 +68,12 @@ class Registration(Method):
             raise ConfigError("no validation patient has both an ED and an ES frame: propagation cannot be validated")
         aug = cfg.augment
         return PairStream(pairs, cfg.data.stream_batch.get(name, cfg.optim.batch_size), cfg.data.patch,
-                          int(self.params.get("jitter", 16)), aug.spatial if aug.enabled else None,
-                          aug.intensity if aug.enabled else None, seed=cfg.train.seed + 1000)
+                          self.params.jitter, aug.spatial if aug.enabled else None,
+                          aug.intensity if aug.enabled else None, seed=ctx.seed)
 
-    def training_step(self, model: nn.Module, batches: dict[str, dict[str, torch.Tensor]],
-                      iteration: int) -> tuple[torch.Tensor, dict[str, float]]:
-        outputs = {name: model(b["moving"], b["fixed"]) for name, b in batches.items()}
-        total = torch.zeros((), device=module_device(model))
-        logs: dict[str, float] = {}
-        for term, loss in zip(self.terms, self.losses):
-            value = loss(outputs[term.stream], batches[term.stream])
-            total = total + term.weight * term_scale(term, iteration) * value
-            logs[f"loss/{term.loss}@{term.stream}"] = float(value.detach())
-        logs["loss/total"] = float(total.detach())
-        return total, logs
+    def forward(self, batches: Batches, ctx: StepContext) -> tuple[dict[str, Any], Batches]:
+        """The registration net maps (moving, fixed) to a displacement and the warped moving image."""
+        return {name: ctx.run(name, b["moving"], b["fixed"]) for name, b in batches.items()}, batches
 
     def validate(self, model: nn.Module, val: list, batch: int) -> dict[str, float]:
         """Propagation Dice on the val patients (ED->ES and ES->ED), preprocessed grid."""

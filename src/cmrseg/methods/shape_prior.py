@@ -1,4 +1,4 @@
-"""Shape and position priors as loss-term compositions (issue 5), plus the shape autoencoder's pre-training.
+"""Shape and position priors as loss-term compositions, plus the shape autoencoder's pre-training.
 
 * ``shape-ae``: pre-trains the label-map autoencoder (model ``shape-ae``) on the labelled stream's
   (augmented) label maps, never on images: input = one-hot labels, loss = Dice+CE reconstruction.
@@ -28,12 +28,14 @@ import numpy as np
 import torch
 import torch.nn as nn
 
+from pydantic import Field
+
 from cmrseg.config.schema import MethodConfig, TermConfig
 from cmrseg.device import module_device
 from cmrseg.errors import ConfigError
 from cmrseg.labels import NUM_CLASSES, STRUCTURES
 from cmrseg.losses.shape import one_hot
-from cmrseg.methods.base import Method, register_method
+from cmrseg.methods.base import Batches, Method, MethodParams, StepContext, register_method
 from cmrseg.metrics.overlap import dice_per_structure
 from cmrseg.transforms.label_corruption import LabelCorruptionConfig, corrupt_label_maps
 
@@ -45,14 +47,22 @@ _CODE = {"loss": "shape_code", "stream": "labelled", "weight": 1.0}
 _ADV = {"loss": "shape_adversarial", "stream": "labelled", "weight": 0.01}
 
 
+class ShapePriorParams(MethodParams):
+    autoencoder: str | None = Field(None, description="checkpoint of a pre-trained shape autoencoder (method "
+                                    "shape-ae) for every AE-based term that does not name its own")
+
+
 class ShapePriorMethod(Method):
     """A method whose AE-based terms take the autoencoder checkpoint from ``method.params.autoencoder``, and
     which checks before any data is loaded that the model has the heads its terms need."""
 
-    def __init__(self, cfg: MethodConfig) -> None:
-        raw = cfg.terms if cfg.terms is not None else [TermConfig(**t) for t in self.default_terms]
-        terms = [t.model_copy(deep=True) for t in raw]
-        ae = cfg.params.get("autoencoder")
+    Params = ShapePriorParams
+    example = {"model": {"params": {"features": [4, 8, 16], "position_head": True}},
+               "method": {"params": {"autoencoder": "{shape-ae}"}}}
+
+    def configure_terms(self, terms: list[TermConfig]) -> list[TermConfig]:
+        terms = [t.model_copy(deep=True) for t in terms]
+        ae = self.params.autoencoder
         for t in terms:
             if t.loss in AE_LOSSES and t.params.get("autoencoder") is None:
                 if ae is None:
@@ -61,13 +71,11 @@ class ShapePriorMethod(Method):
                         "method.params.autoencoder to its checkpoint (e.g. runs/shape_ae_acdc/checkpoints/best.pt, "
                         "trained with `cmrseg train configs/acdc/shape_ae.yaml`)")
                 t.params["autoencoder"] = ae
-        super().__init__(cfg.model_copy(update={"terms": terms}))
+        return terms
 
-    def build_stream(self, name: str, split: Any, cache: Any, cfg: Any) -> None:
-        # the earliest hook that sees the model config: fail before preprocessing, not at the first step
+    def check(self, cfg: Any) -> None:
         if any(t.loss == "slice_position" for t in self.terms) and not cfg.model.params.get("position_head"):
             raise ConfigError(f"method '{self.name}' has a slice_position term: set model.params.position_head: true")
-        return None
 
 
 @register_method("scn")
@@ -95,20 +103,25 @@ class ShapeAdversarialMethod(ShapePriorMethod):
     default_terms = (_SEG, _ADV)
 
 
+class ShapeAEParams(MethodParams):
+    corruption: LabelCorruptionConfig | None = Field(
+        None, description="train a denoising AE: corrupt the input maps (cmrseg.transforms.label_corruption; {} "
+        "for its defaults); None = a plain AE")
+
+
 @register_method("shape-ae")
 class ShapeAEPretraining(Method):
     """Pre-training of the shape autoencoder on label maps only (see module docstring)."""
 
+    Params = ShapeAEParams
     default_terms = ({"loss": "dice_ce", "stream": "labelled", "weight": 1.0},)
     selection_metric = "val/recon_dice_mean"
+    example = {"model": {"name": "shape-ae", "params": {"features": [4, 8, 8, 16], "code_channels": 4}},
+               "method": {"params": {"corruption": {}}}}
 
     def __init__(self, cfg: MethodConfig) -> None:
         super().__init__(cfg)
-        raw = self.params.get("corruption")
-        try:
-            self.corruption = None if raw is None else LabelCorruptionConfig(**raw)
-        except (TypeError, ValueError) as err:
-            raise ConfigError(f"method 'shape-ae': bad method.params.corruption {raw!r}: {err}") from err
+        self.corruption = self.params.corruption
         if self.corruption is not None:  # a denoiser is kept for what it repairs, not for copying clean maps
             self.selection_metric = "val/denoise_dice_mean"
 
@@ -118,20 +131,18 @@ class ShapeAEPretraining(Method):
             return one_hot(label, NUM_CLASSES)
         return corrupt_label_maps(label, self.corruption, NUM_CLASSES)
 
-    def build_stream(self, name: str, split: Any, cache: Any, cfg: Any) -> None:
+    def check(self, cfg: Any) -> None:
         if cfg.model.name != "shape-ae":
             raise ConfigError(f"method 'shape-ae' trains a label-map autoencoder: set model.name: shape-ae "
                               f"(not '{cfg.model.name}')")
-        return None
 
-    def training_step(self, model: nn.Module, batches: dict[str, dict[str, torch.Tensor]],
-                      iteration: int) -> tuple[torch.Tensor, dict[str, float]]:
-        """The base step with each batch's image replaced by its (corrupted) one-hot label map (the AE's input)."""
+    def forward(self, batches: Batches, ctx: StepContext) -> tuple[dict[str, Any], Batches]:
+        """The default forward with each batch's image replaced by its (corrupted) one-hot label map."""
         for name, b in batches.items():
             if "label" not in b:
                 raise ConfigError(f"method 'shape-ae' needs label maps, but stream '{name}' has none")
         maps = {name: {**b, "image": self._inputs(b["label"])} for name, b in batches.items()}
-        return super().training_step(model, maps, iteration)
+        return super().forward(maps, ctx)
 
     def validate(self, model: nn.Module, val: list, batch: int) -> dict[str, float]:
         """3D Dice per structure between validation label maps and their reconstructions (preprocessed grid);

@@ -6,5 +6,6 @@ from cmrseg.methods.base import Method, register_method
 @register_method("supervised")
 class Supervised(Method):
     default_terms = ({"loss": "dice_ce", "stream": "labelled", "weight": 1.0},)
+    example: dict = {}
 
 

@@ -1,4 +1,4 @@
-"""Segmentation without paired labels (issue 4): synthetic supervision + Mumford-Shah + augmentation invariance.
+"""Segmentation without paired labels: synthetic supervision + Mumford-Shah + augmentation invariance.
 
 ``synthetic-unsupervised`` = alpha x Dice on (I_syn, label) pairs of the ``synthetic`` stream (label maps
 translated by a frozen translator or domain-randomised, :mod:`cmrseg.data.synthetic_pairs`; declare it under
@@ -26,12 +26,14 @@ class SyntheticUnsupervised(Method):
         {"loss": "augmentation_invariance", "stream": "unlabelled", "weight": 1.0, "ramp_up": 500},
     )
 
-    def build_stream(self, name: str, split: Any, cache: Any, cfg: Any) -> None:
-        # the earliest hook that sees the whole config: fail before preprocessing, not at the first step
-        if name == "synthetic" and name not in cfg.data.synthetic:
+    example = {"model": {"params": {"features": [4, 8, 16], "output": "nested", "bias_head": True}},
+               "data": {"labelled": 1, "synthetic": {"synthetic": {"source": "random_contrast", "pool": "labelled"}},
+                        "stream_batch": {"synthetic": 2, "unlabelled": 2}}}
+
+    def check(self, cfg: Any) -> None:
+        if "synthetic" in self.streams and "synthetic" not in cfg.data.synthetic:
             raise ConfigError("method 'synthetic-unsupervised' reads the stream 'synthetic': declare it as "
                               "data.synthetic: {synthetic: {translator: <label2image checkpoint>, pool: labelled}} "
                               "or {synthetic: {source: random_contrast, pool: labelled}}")
         if any(t.loss == "ms_nested" for t in self.terms) and cfg.model.params.get("output") != "nested":
             raise ConfigError("method 'synthetic-unsupervised' has an ms_nested term: set model.params.output: nested")
-        return None

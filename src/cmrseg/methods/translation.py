@@ -1,4 +1,4 @@
-"""Training of the label-to-image translator (issue 4) as a method of the one engine.
+"""Training of the label-to-image translator as a method of the one engine.
 
 Two streams of *different* training patients: label maps (``label_stream``, default the ``labelled`` pool; its
 images are dropped before the model sees the batch) and images (``image_stream``, default ``unlabelled``; labels
@@ -27,14 +27,27 @@ import numpy as np
 import torch
 import torch.nn as nn
 
+from pydantic import Field
+
 from cmrseg.config.schema import MethodConfig
 from cmrseg.device import module_device
 from cmrseg.errors import ConfigError
-from cmrseg.labels import NUM_CLASSES, STRUCTURES
+from cmrseg.labels import NUM_CLASSES
 from cmrseg.losses.shape import one_hot
-from cmrseg.methods.base import Method, call_loss, register_method, term_scale
+from cmrseg.methods.base import Batches, Method, MethodParams, StepContext, register_method
+from cmrseg.metrics.overlap import dice_per_structure
 
 WARMUP = 1000  # iterations before L_IC and L_SC switch on (default terms)
+
+
+class Label2ImageParams(MethodParams):
+    label_stream: str = Field("labelled", description="stream whose label maps are translated (images dropped)")
+    image_stream: str = Field("unlabelled", description="stream of real images (labels never loaded)")
+    image_to_label: bool = Field(False, description="also run MUNIT's image -> label direction (slower; unused "
+                                 "for synthesis)")
+    val_slices: int = Field(48, ge=1, description="labelled val slices translated at each validation")
+    feature_encoder: str | None = Field(None, description="segmentation checkpoint: also report the Frechet "
+                                        "distance of real vs synthetic val slices, and select on it")
 
 
 @register_method("label2image")
@@ -50,12 +63,13 @@ class Label2ImageTraining(Method):
         {"loss": "position_class", "stream": "labelled", "weight": 1.0, "start": WARMUP},
     )
     selection_metric = "val/cycle_dice_mean"
-    honours_bn_streams = False  # its own training_step, without method.bn_streams
+    Params = Label2ImageParams
+    example = {"model": {"name": "label2image", "params": {"preset": "compact"}}, "data": {"labelled": 1},
+               "method": {"params": {"val_slices": 4}}}
 
     def __init__(self, cfg: MethodConfig) -> None:
         super().__init__(cfg)
-        self.label_stream = str(self.params.get("label_stream", "labelled"))
-        self.image_stream = str(self.params.get("image_stream", "unlabelled"))
+        self.label_stream, self.image_stream = self.params.label_stream, self.params.image_stream
         if self.label_stream == self.image_stream:
             raise ConfigError("method 'label2image' needs label maps and images of different patients: "
                               "method.params.label_stream and image_stream must differ")
@@ -63,9 +77,9 @@ class Label2ImageTraining(Method):
         if stray:
             raise ConfigError(f"method 'label2image' terms name streams {sorted(stray)}; its streams are "
                               f"'{self.label_stream}' (label maps) and '{self.image_stream}' (images)")
-        self.image_to_label = bool(self.params.get("image_to_label", False))
-        self.val_slices = int(self.params.get("val_slices", 48))
-        self.feature_encoder = self.params.get("feature_encoder")
+        self.image_to_label = self.params.image_to_label
+        self.val_slices = self.params.val_slices
+        self.feature_encoder = self.params.feature_encoder
         if self.feature_encoder:
             self.selection_metric = "val/frechet_score"
         self._features: Any = None
@@ -74,11 +88,10 @@ class Label2ImageTraining(Method):
     def streams(self) -> set[str]:
         return {self.label_stream, self.image_stream}
 
-    def build_stream(self, name: str, split: Any, cache: Any, cfg: Any) -> None:
+    def check(self, cfg: Any) -> None:
         if cfg.model.name != "label2image":
             raise ConfigError(f"method 'label2image' trains a translator: set model.name: label2image "
                               f"(not '{cfg.model.name}')")
-        return None
 
     def joint_batch(self, batches: dict[str, dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
         """Label maps (+ their positions) of the label stream and images of the image stream, nothing else."""
@@ -90,20 +103,13 @@ class Label2ImageTraining(Method):
             out["label_position"] = lb["label_position"]
         return out
 
-    def training_step(self, model: nn.Module, batches: dict[str, dict[str, torch.Tensor]],
-                      iteration: int) -> tuple[torch.Tensor, dict[str, float]]:
+    def forward(self, batches: Batches, ctx: StepContext) -> tuple[dict[str, Any], Batches]:
+        """One MUNIT pass over the label stream's maps and the image stream's images; every term sees it."""
         batch = self.joint_batch(batches)
-        outputs = model(one_hot(batch["label"], NUM_CLASSES), batch["image"], image_to_label=self.image_to_label)
-        total = torch.zeros((), device=module_device(model))
-        logs: dict[str, float] = {}
-        for term, loss in zip(self.terms, self.losses):
-            value = call_loss(loss, outputs, batch, model)
-            total = total + term.weight * term_scale(term, iteration) * value
-            logs[f"loss/{term.loss}@{term.stream}"] = float(value.detach())
-            if hasattr(loss, "last_discriminator_loss"):
-                logs[f"loss/{term.loss}_discriminator"] = loss.last_discriminator_loss
-        logs["loss/total"] = float(total.detach())
-        return total, logs
+        outputs = ctx.run(self.label_stream, one_hot(batch["label"], NUM_CLASSES), batch["image"],
+                          image_to_label=self.image_to_label)
+        return {self.label_stream: outputs, self.image_stream: outputs}, {self.label_stream: batch,
+                                                                          self.image_stream: batch}
 
     def validate(self, model: nn.Module, val: list, batch: int) -> dict[str, float]:
         """Cycle Dice (and, with a feature encoder, the Frechet distance) on labelled val slices."""
@@ -116,13 +122,9 @@ class Label2ImageTraining(Method):
             dev = module_device(model)
             cyc = torch.cat([model.decode_label(model.encode_image(fake[i : i + batch].to(dev))[0]).argmax(1).cpu()
                              for i in range(0, fake.shape[0], batch)]).numpy()
-        gt = labels.numpy()
-        out = {}
-        for code, name in STRUCTURES.items():
-            p, g = cyc == code, gt == code
-            denom = int(p.sum() + g.sum())
-            out[f"val/cycle_dice_{name}"] = 1.0 if denom == 0 else 2.0 * int((p & g).sum()) / denom
-        out["val/cycle_dice_mean"] = float(np.mean([out[f"val/cycle_dice_{n}"] for n in STRUCTURES.values()]))
+        dice = dice_per_structure(cyc, labels.numpy())  # pooled over the slices
+        out = {f"val/cycle_dice_{name}": d for name, d in dice.items()}
+        out["val/cycle_dice_mean"] = float(np.mean(list(dice.values())))
         if self.feature_encoder:
             if self._features is None:
                 self._features = SegmenterFeatures(self.feature_encoder)

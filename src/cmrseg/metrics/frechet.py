@@ -79,9 +79,9 @@ class SegmenterFeatures:
     """
 
     def __init__(self, checkpoint: str | Path) -> None:
-        from cmrseg.engine.checkpoint import load_checkpoint, model_from_checkpoint
+        from cmrseg.models.pretrained import load_pretrained
 
-        self.model = model_from_checkpoint(load_checkpoint(checkpoint)).requires_grad_(False)
+        self.model = load_pretrained(checkpoint, needed_by="the Frechet feature encoder")
         self.checkpoint = str(checkpoint)
 
     @torch.no_grad()

@@ -103,17 +103,9 @@ def load_shape_ae(path: str | Path | None, needed_by: str) -> ShapeAE:
         ConfigError: ``path`` is None, or the checkpoint is not a shape autoencoder.
         InputError: the file is missing or unreadable.
     """
-    from cmrseg.engine.checkpoint import load_checkpoint, model_from_checkpoint
+    from cmrseg.models.pretrained import load_pretrained
 
-    if path is None:
-        raise ConfigError(f"{needed_by} needs a pre-trained shape autoencoder: set its `autoencoder` parameter "
-                          "(or method.params.autoencoder) to a checkpoint, e.g. runs/shape_ae_acdc/checkpoints/best.pt; "
-                          "train one with `cmrseg train configs/acdc/shape_ae.yaml`")
-    ckpt = load_checkpoint(path)
-    name = ckpt["config"]["model"]["name"]
-    if name != "shape-ae":
-        raise ConfigError(f"{path}: {needed_by} needs a shape autoencoder checkpoint (model 'shape-ae'), but this "
-                          f"one holds a '{name}' model; train one with `cmrseg train configs/acdc/shape_ae.yaml`")
-    model = model_from_checkpoint(ckpt)
-    model.requires_grad_(False)
-    return model.eval()  # type: ignore[return-value]
+    return load_pretrained(  # type: ignore[return-value]
+        path, "shape-ae", needed_by=needed_by,
+        hint="set its `autoencoder` parameter (or method.params.autoencoder) to a checkpoint, e.g. "
+        "runs/shape_ae_acdc/checkpoints/best.pt; train one with `cmrseg train configs/acdc/shape_ae.yaml`")

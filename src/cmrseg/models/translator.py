@@ -292,15 +292,7 @@ def load_translator(path: str | Path | None, needed_by: str) -> Label2Image:
     Raises:
         ConfigError: ``path`` is None or the checkpoint holds another model.
     """
-    from cmrseg.engine.checkpoint import load_checkpoint, model_from_checkpoint
+    from cmrseg.models.pretrained import load_pretrained
 
-    if path is None:
-        raise ConfigError(f"{needed_by} needs a trained label-to-image translator checkpoint (train one with "
-                          "`cmrseg train configs/acdc/translator.yaml`)")
-    ckpt = load_checkpoint(path)
-    name = ckpt["config"]["model"]["name"]
-    if name != "label2image":
-        raise ConfigError(f"{path}: {needed_by} needs a 'label2image' checkpoint, but this one holds a '{name}' model")
-    model = model_from_checkpoint(ckpt)
-    model.requires_grad_(False)
-    return model.eval()  # type: ignore[return-value]
+    return load_pretrained(path, "label2image", needed_by=needed_by,  # type: ignore[return-value]
+                           hint="train one with `cmrseg train configs/acdc/translator.yaml`")

@@ -32,13 +32,15 @@ network pixels (``-log p`` margins > ~3) therefore never flip; uncertain ones fo
 from __future__ import annotations
 
 import numpy as np
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from cmrseg.data.preprocess import normalise_intensity
 
 
 class CRFConfig(BaseModel):
     """Dense CRF parameters (Bai et al. 2017 reference values; spatial sigmas in units of ``unit_mm`` mm)."""
+
+    model_config = ConfigDict(extra="forbid")
 
     w_appearance: float = Field(1.0, ge=0, description="w1: weight of the bilateral (position + intensity) kernel")
     w_smoothness: float = Field(2.0, ge=0, description="w2: weight of the position-only Gaussian kernel")

@@ -170,7 +170,8 @@ class LearnedRegistrator(Registrator):
 
     @classmethod
     def from_checkpoint(cls, path: str | Path, **kw: Any) -> "LearnedRegistrator":
-        from cmrseg.engine.checkpoint import load_checkpoint, model_from_checkpoint
+        from cmrseg.checkpoint import load_checkpoint
+        from cmrseg.models.pretrained import model_from_checkpoint
 
         ckpt = load_checkpoint(path)
         model = model_from_checkpoint(ckpt)

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 
 class IntensityAugConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     p: float = 0.8
     gamma: tuple[float, float] = (0.7, 1.5)
     contrast: tuple[float, float] = (0.75, 1.25)

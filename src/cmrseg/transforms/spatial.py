@@ -16,10 +16,12 @@ import math
 
 import torch
 import torch.nn.functional as F
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 
 class SpatialAugConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     p: float = 0.8
     rotate_deg: float = 20.0
     scale: tuple[float, float] = (0.85, 1.2)

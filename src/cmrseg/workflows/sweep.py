@@ -81,15 +81,15 @@ def train_and_score(spec: SweepSpec, config: str, labelled: int, seed: int, thre
 
     from cmrseg.config import load_config
     from cmrseg.data.splits import split_from_config
-    from cmrseg.engine import train
     from cmrseg.io import load_dataset
     from cmrseg.pipeline import evaluate_checkpoint, evaluate_run
+    from cmrseg.workflows import fit
 
     torch.set_num_threads(threads)
     cfg = load_config(config, run_overrides(spec, config, labelled, seed, threads))
     run_dir = Path(cfg.train.out_dir) / cfg.train.name
     if not (run_dir / "DONE").exists():
-        train(cfg, resume=(run_dir / "checkpoints" / "last.pt").exists())
+        fit(cfg, resume=(run_dir / "checkpoints" / "last.pt").exists())
         (run_dir / "DONE").write_text("done\n", encoding="utf-8")
     best = run_dir / "checkpoints" / "best.pt"
     row: dict = {"config": Path(config).stem, "labelled": labelled, "seed": seed, "run": run_dir.name}

@@ -1,4 +1,5 @@
-"""Rounds of pseudo-labelling and retraining (self-training); every round is an ordinary engine run.
+"""Rounds of pseudo-labelling and retraining (self-training): a workflow above the engine, every round an
+ordinary engine run (:func:`cmrseg.engine.train`), never the reverse.
 
 Layout of a self-training run ``runs/<name>/``::
 
@@ -23,11 +24,14 @@ import pandas as pd
 from rich.console import Console
 from tqdm.auto import tqdm
 
+from cmrseg.checkpoint import load_checkpoint
 from cmrseg.config.load import dump_config
 from cmrseg.config.schema import Config, ExtraLabelsConfig
-from cmrseg.engine.checkpoint import load_checkpoint
+from cmrseg.engine import train
 from cmrseg.io.base import CaseRef
-from cmrseg.labels import STRUCTURES, UNANNOTATED
+from cmrseg.labels import UNANNOTATED
+from cmrseg.methods.base import create_method
+from cmrseg.metrics.overlap import dice_per_structure
 
 console = Console(stderr=True)
 
@@ -35,7 +39,6 @@ console = Console(stderr=True)
 def _round_config(cfg: Config, run_dir: Path, r: int) -> Config:
     c = cfg.model_copy(deep=True)
     c.train.out_dir, c.train.name = str(run_dir), f"round{r}"
-    c.method.params = {**c.method.params, "round": r}
     return c
 
 
@@ -63,11 +66,7 @@ def write_pseudo_labels(checkpoint: Path, refs: list[CaseRef], out: Path, crf: d
         label = pred.label.copy()
         row: dict[str, object] = {"case_id": ref.case_id}
         if case.label is not None:  # hidden ground truth: scored for the report, never used to train
-            gt = case.label
-            for code, name in STRUCTURES.items():
-                p, g = label == code, gt == code
-                denom = p.sum() + g.sum()
-                row[f"dice_{name}"] = 1.0 if denom == 0 else float(2 * (p & g).sum() / denom)
+            row.update({f"dice_{name}": d for name, d in dice_per_structure(label, case.label).items()})
         if confidence > 0 and pred.probabilities is not None:
             label[pred.probabilities.max(0) < confidence] = UNANNOTATED
         row["kept"] = float((label != UNANNOTATED).mean())
@@ -79,9 +78,7 @@ def write_pseudo_labels(checkpoint: Path, refs: list[CaseRef], out: Path, crf: d
 def train_rounds(cfg: Config, resume: bool = False) -> Path:
     """Run a self-training method: round 0 (or a pretrained checkpoint), then R pseudo-label/retrain rounds."""
     from cmrseg.data.splits import split_from_config
-    from cmrseg.engine.trainer import train
     from cmrseg.io import load_dataset
-    from cmrseg.methods.base import create_method
 
     method = create_method(cfg.method)
     run_dir = Path(cfg.train.out_dir) / cfg.train.name
@@ -92,7 +89,7 @@ def train_rounds(cfg: Config, resume: bool = False) -> Path:
     opt = method.params
     rows: list[dict] = []
 
-    pretrained = opt.get("pretrained")
+    pretrained = opt.pretrained
     if pretrained:
         prev = Path(pretrained)
     else:
@@ -100,22 +97,22 @@ def train_rounds(cfg: Config, resume: bool = False) -> Path:
         if not (r0 / "DONE").exists():
             sup = [t for t in (cfg.method.terms or []) if t.stream != "pseudo"] or None
             c0 = _round_config(cfg, run_dir, 0)
-            c0.method.name, c0.method.terms = "supervised", sup
+            c0.method.name, c0.method.terms, c0.method.params = "supervised", sup, {}
             train(c0, resume=resume and (r0 / "checkpoints" / "last.pt").exists())
             (r0 / "DONE").write_text("done\n", encoding="utf-8")
         prev = r0 / "checkpoints" / "best.pt"
     rows.append({"round": 0, "val_dice_mean": float(load_checkpoint(prev).get("best_metric", np.nan))})
 
-    crf = opt.get("crf_params", {}) if opt.get("crf", True) else None
-    iters = int(opt.get("round_iterations", cfg.optim.iterations))
-    for r in range(1, method.rounds + 1):
+    crf = opt.crf_params if opt.crf else None
+    iters = opt.round_iterations or cfg.optim.iterations
+    for r in range(1, opt.rounds + 1):
         rdir = run_dir / f"round{r}"
         pseudo = rdir / "pseudo"
         quality_csv = rdir / "pseudo_quality.csv"
         if not quality_csv.exists():
             if pseudo.exists():
                 shutil.rmtree(pseudo)  # an interrupted pseudo-labelling pass: redo it whole
-            quality = write_pseudo_labels(prev, split.unlabelled, pseudo, crf, float(opt.get("confidence", 0.0)),
+            quality = write_pseudo_labels(prev, split.unlabelled, pseudo, crf, opt.confidence,
                                           cfg.train.threads, cfg.train.progress, cfg.train.device)
             quality.to_csv(quality_csv, index=False)
         quality = pd.read_csv(quality_csv)
@@ -124,7 +121,7 @@ def train_rounds(cfg: Config, resume: bool = False) -> Path:
             c.data.extra_labels = {**c.data.extra_labels,
                                    "pseudo": ExtraLabelsConfig(labels_dir=str(pseudo), pool="unlabelled")}
             c.optim.iterations = iters
-            c.train.init_from = None if opt.get("reinit", False) else str(prev)
+            c.train.init_from = None if opt.reinit else str(prev)
             train(c, resume=(rdir / "checkpoints" / "last.pt").exists())
             (rdir / "DONE").write_text("done\n", encoding="utf-8")
         prev = rdir / "checkpoints" / "best.pt"
