@@ -190,6 +190,7 @@ def test_cohort_lists_cine_frames_and_finds_ed_es_from_the_curve(cine_phantom, t
     refs = list_cohort(img.parent)
     assert [r.case_id for r in refs] == [f"patient001_frame{t:02d}" for t in range(1, 11)]
     assert [r.time_index for r in refs] == list(range(10)) and all(r.phase is None for r in refs)
+    assert [r.meta["time_ms"] for r in refs] == pytest.approx([70.0 * t for t in range(10)])  # from pixdim[4]
     case = refs[ph.es].load(with_label=False)
     assert case.shape == (5, 72, 72)
 
@@ -203,6 +204,11 @@ def test_cohort_lists_cine_frames_and_finds_ed_es_from_the_curve(cine_phantom, t
     assert row.LV_EF_pct == pytest.approx(ph.truth()["LV_EF_pct"], abs=1e-2)
     assert row.rate_unit == "mL/frame" and row.LV_peak_ejection_rate > 0
     assert "volume curve" in row.phases_from
+    for t, rec in enumerate(records):
+        rec["time_ms"] = 70.0 * t
+    timed = build_tables(records)[1].iloc[0]
+    assert timed.rate_unit == "mL/s" and timed.LV_peak_ejection_rate == pytest.approx(
+        row.LV_peak_ejection_rate / 0.07, rel=1e-3)
 
     (img.parent / "Info.cfg").write_text(f"ED: 1\nES: {ph.es + 1}\n", encoding="utf-8")
     try:

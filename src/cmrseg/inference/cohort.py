@@ -58,7 +58,7 @@ LABELS_DIR, RECORDS_DIR = "labels", "records"
 MANIFEST_REQUIRED = ("case_id", "image")
 MANIFEST_OPTIONAL = ("label", "patient", "phase")
 RESULT_COLUMNS = (
-    "case_id", "patient", "phase", "frame", "status", "error", "image", "label", "output", "n_slices",
+    "case_id", "patient", "phase", "frame", "time_ms", "status", "error", "image", "label", "output", "n_slices",
     "spacing_mm", "LV_ml", "Myo_ml", "RV_ml", "LV_fragment_pct", "Myo_fragment_pct", "RV_fragment_pct",
     "Dice_LV", "Dice_Myo", "Dice_RV", "qc_flags", "qc_ok", "notes", "seconds", "worker", "finished_at",
     "postprocess", "checkpoint", "checkpoint_sha256", "checkpoint_iteration", "cmrseg_version",
@@ -177,16 +177,23 @@ def cine_refs(path: Path) -> list[CaseRef]:
     """One :class:`CaseRef` per frame of a cine (4D NIfTI, or a DICOM series with several phases), ``[]`` for
     anything else. Case ids are ``<subject>_frameNN`` (1-based); frames that a sidecar / CSV names ED or ES
     get that phase, otherwise the subject table finds ED/ES from the LV volume curve. Headers only."""
-    from cmrseg.io.cine import given_phases, nifti_frames, subject_name
+    import nibabel as nib
+
+    from cmrseg.io.cine import frame_times_from_header, given_phases, nifti_frames, subject_name
     from cmrseg.io.dicom import scan_series
 
+    times = None
     if is_nifti(path):
         n = nifti_frames(path)
+        if n > 1:
+            times = frame_times_from_header(nib.load(str(path)).header, n)[0]
     else:
         try:
-            n = scan_series(path).n_frames
+            layout = scan_series(path)
         except InputError:
             return []  # not readable as a series: its one case fails with the reader's message
+        n, trig = layout.n_frames, layout.trigger_times()
+        times = None if trig is None else trig.mean(axis=0)
     if n < 2:
         return []
     name = subject_name(path)
@@ -194,7 +201,8 @@ def cine_refs(path: Path) -> list[CaseRef]:
     phases = {} if hint is None else {hint.ed: "ED", hint.es: "ES"}
     return [CaseRef(case_id=f"{name}_frame{t + 1:02d}", patient=name, image_path=path, time_index=t, frame=t + 1,
                     phase=phases.get(t), dataset="nifti" if is_nifti(path) else "dicom",
-                    meta={"n_frames": n, "cine": True}) for t in range(n)]
+                    meta={"n_frames": n, "cine": True, "time_ms": None if times is None else round(float(times[t]), 2)})
+            for t in range(n)]
 
 
 def list_cohort(input: str | Path, data_roots: Sequence[str | Path] = (), layout: str | None = None) -> list[CaseRef]:
@@ -269,7 +277,8 @@ def _abs(path: str | Path) -> str:
 
 def _base_record(ref: CaseRef, provenance: dict) -> dict:
     rec: dict[str, Any] = {c: None for c in RESULT_COLUMNS}
-    rec.update(case_id=ref.case_id, patient=ref.patient, phase=ref.phase, frame=ref.frame, image=_abs(ref.image_path),
+    rec.update(case_id=ref.case_id, patient=ref.patient, phase=ref.phase, frame=ref.frame,
+               time_ms=ref.meta.get("time_ms"), image=_abs(ref.image_path),
                label=None if ref.label_path is None else _abs(ref.label_path), error="", notes="",
                worker=f"{socket.gethostname()}:{os.getpid()}", **provenance)
     return rec
@@ -574,8 +583,9 @@ CINE_RATE_COLUMNS = ("LV_peak_ejection_rate", "LV_peak_filling_rate", "RV_peak_e
 
 def _cine_subjects(results: pd.DataFrame, limits: QCLimits) -> list[dict]:
     """Subject rows of cines without given ED/ES: ED/ES from each subject's LV volume curve over its frames
-    (:func:`cmrseg.metrics.cine.cine_report`, rates per frame), with the cine QC flags; a subject with a failed
-    frame is flagged ``missing_frames`` and measured on the frames it has."""
+    (:func:`cmrseg.metrics.cine.cine_report`; rates per second when every frame has its time, else per frame),
+    with the cine QC flags; a subject with a failed frame is flagged ``missing_frames`` and measured on the frames
+    it has."""
     from cmrseg.metrics.cine import cine_report, curve_from_volumes
     from cmrseg.metrics.clinical import CLINICAL_INDICES
 
@@ -586,8 +596,12 @@ def _cine_subjects(results: pd.DataFrame, limits: QCLimits) -> list[dict]:
         if group["frame"].nunique() < 3 or len(ok) < 2:
             continue
         t = ok["frame"].astype(int).to_numpy() - 1
-        curve = curve_from_volumes(t, {k: ok[f"{k}_ml"].astype(float).to_numpy() for k in ("LV", "Myo", "RV")},
-                                   int(group["frame"].max()))
+        n = int(group["frame"].max())
+        timed = group.drop_duplicates("frame").sort_values("frame")
+        times = timed["time_ms"].astype(float).to_numpy() if "time_ms" in group and len(timed) == n and \
+            timed["time_ms"].notna().all() else None
+        curve = curve_from_volumes(t, {k: ok[f"{k}_ml"].astype(float).to_numpy() for k in ("LV", "Myo", "RV")}, n,
+                                   times)
         rep = cine_report(curve)
         flags = list(rep["qc_flags"]) + (["missing_frames"] if len(ok) < len(group) else [])
         flags += subject_flags({k: rep[k] if rep[k] is not None else math.nan for k in ("LV_EF_pct", "RV_EF_pct",
@@ -636,7 +650,7 @@ def run_cohort(input: str | Path | Sequence[CaseRef], output: str | Path, checkp
     Raises:
         InputError / ConfigError: unusable input listing, manifest, checkpoint or options (nothing is run).
     """
-    from cmrseg.checkpoint import load_checkpoint
+    from cmrseg.engine.checkpoint import load_checkpoint
     from cmrseg.inference.predictor import Predictor
 
     out = Path(output)

@@ -163,8 +163,9 @@ def is_cine(path: str | Path) -> bool:
     return False
 
 
-def _nifti_times(header: nib.Nifti1Header, n: int) -> tuple[np.ndarray | None, str]:
-    """Frame times from pixdim[4] when the header gives a time unit."""
+def frame_times_from_header(header: nib.Nifti1Header, n: int) -> tuple[np.ndarray | None, str]:
+    """Times (ms) of ``n`` frames from a NIfTI header's pixdim[4] and how they were found, when the header gives a
+    time unit (``xyzt_units``); ``(None, "")`` otherwise."""
     unit = header.get_xyzt_units()[1]
     dt = float(header["pixdim"][4])
     if unit in _TIME_UNIT_MS and np.isfinite(dt) and dt > 0:
@@ -208,7 +209,7 @@ def _read_cine(path: Path, phases_csv: str | Path | None, frame_ms: float | None
         sx, sy, sz = spacing_from_header(img, path, 3)
         arr = np.ascontiguousarray(np.transpose(data, (3, 2, 1, 0))).astype(np.float32)
         check_image_values(arr, path, "cine")
-        times, how = _nifti_times(img.header, arr.shape[0])
+        times, how = frame_times_from_header(img.header, arr.shape[0])
         cine = Cine(image=arr, spacing=(sz, sy, sx), affine=img.affine.copy(), name=subject_name(path), source=path,
                     header=img.header.copy(), frame_times_ms=times, time_source=how)
     else:
