@@ -299,6 +299,26 @@ def phantom(out: Path = typer.Argument(..., help="folder to write an ACDC-like s
     typer.echo(str(write_phantom_dataset(out, n_patients=patients, n_val=val, seed=seed)))
 
 
+config_app = typer.Typer(add_completion=False, no_args_is_help=True, help="Inspect configurations.")
+app.add_typer(config_app, name="config")
+
+
+@config_app.command("explain")
+def config_explain(
+    config: Path = typer.Argument(..., help="YAML config"),
+    set_: list[str] = typer.Option([], "--set", "-s", help="override, e.g. -s optim.iterations=100"),
+) -> None:
+    """Print the resolved config (defaults included), each field with its meaning, and what the method, its
+    terms and the model accept; refuses unknown keys anywhere, naming the valid ones."""
+    from cmrseg.cli.explain import explain_config
+    from cmrseg.config import load_config
+
+    try:
+        typer.echo(explain_config(load_config(config, list(set_))))
+    except CmrsegError as exc:
+        _fail(exc)
+
+
 @app.command()
 def info() -> None:
     """List registered models, losses, methods and dataset layouts."""

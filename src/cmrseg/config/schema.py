@@ -41,7 +41,8 @@ class SyntheticConfig(_Strict):
     (``source: translator``, optionally with its contrast randomised: ``restyle: true``) or by domain
     randomisation (``source: random_contrast``)."""
 
-    source: Literal["translator", "random_contrast"] = "translator"
+    source: Literal["translator", "random_contrast"] = Field(
+        "translator", description="who paints the label maps: a trained translator, or domain randomisation")
     translator: str | None = Field(None, description="checkpoint of a trained 'label2image' model (source: "
                                    "translator)")
     restyle: bool = Field(False, description="source translator: randomise the contrast of its images "
@@ -84,11 +85,13 @@ class DataConfig(_Strict):
     selection: int | list[str] | None = Field(
         None, description="training patients held out of training to choose the checkpoint on (best.pt) instead "
         "of val: the last N labelled training patients in id order, or patient ids; val is then only reported")
-    val_fraction: float = 0.2
-    cache_dir: str = ".cache/cmrseg"
-    preprocess: PreprocessConfig = Field(default_factory=PreprocessConfig)
-    patch: int | None = 128
-    foreground_p: float = 0.67
+    val_fraction: float = Field(0.2, gt=0, lt=1, description="share of patients made val when the layout has no "
+                                "split of its own (seeded)")
+    cache_dir: str = Field(".cache/cmrseg", description="folder of preprocessed volumes (reused across runs)")
+    preprocess: PreprocessConfig = Field(default_factory=PreprocessConfig, description="resampling, crop/pad and "
+                                         "intensity normalisation (stored in checkpoints, repeated at inference)")
+    patch: int | None = Field(128, description="training patch side in px (None = whole preprocessed slices)")
+    foreground_p: float = Field(0.67, ge=0, le=1, description="share of labelled patches centred on the heart")
     stream_batch: dict[str, int] = Field(default_factory=dict,
                                          description="batch size per stream, e.g. {images: 8}; default optim.batch_size")
     extra_labels: dict[str, ExtraLabelsConfig] = Field(
@@ -103,10 +106,12 @@ class DataConfig(_Strict):
 class TermConfig(_Strict):
     """One loss term of a method: which loss, on which data stream, with which weight."""
 
-    loss: str
-    stream: str = "labelled"
-    weight: float = 1.0
-    params: dict[str, Any] = Field(default_factory=dict)
+    loss: str = Field(..., description="registered loss (`cmrseg info`), e.g. dice_ce, mumford_shah")
+    stream: str = Field("labelled", description="data stream it reads: labelled | unlabelled | images | a name "
+                        "declared under data.extra_labels / extra_images / synthetic")
+    weight: float = Field(1.0, description="its weight in the summed loss")
+    params: dict[str, Any] = Field(default_factory=dict, description="keyword arguments of the loss; unknown ones "
+                                   "are refused with the valid names")
     ramp_up: int = Field(0, description="iterations of sigmoid ramp-up of the weight (0 = constant)")
     start: int = Field(0, ge=0, description="iteration at which the term switches on (weight 0 before; the ramp-up "
                        "starts there)")
@@ -121,9 +126,10 @@ class TermConfig(_Strict):
 
 
 class MethodConfig(_Strict):
-    name: str = "supervised"
+    name: str = Field("supervised", description="registered method (`cmrseg info`)")
     terms: list[TermConfig] | None = Field(None, description="override the method's default loss terms")
-    params: dict[str, Any] = Field(default_factory=dict)
+    params: dict[str, Any] = Field(default_factory=dict, description="the method's typed params (its Params "
+                                   "model; `cmrseg config explain` lists them); unknown keys are refused")
     bn_streams: list[str] | None = Field(
         None, description="streams whose forwards update the BatchNorm running statistics (e.g. [synthetic]); "
         "the other streams' forwards normalise with their batch statistics but leave the running ones alone. "
@@ -131,12 +137,12 @@ class MethodConfig(_Strict):
 
 
 class OptimConfig(_Strict):
-    lr: float = 2e-3
+    lr: float = Field(2e-3, gt=0, description="AdamW learning rate at the end of warm-up")
     betas: tuple[float, float] = Field((0.9, 0.999), description="AdamW betas (GANs: (0.5, 0.999))")
-    weight_decay: float = 1e-4
-    iterations: int = 6000
-    batch_size: int = 16
-    warmup: int = 100
+    weight_decay: float = Field(1e-4, ge=0, description="AdamW weight decay")
+    iterations: int = Field(6000, ge=1, description="optimisation steps")
+    batch_size: int = Field(16, ge=1, description="patches per stream and step (per process under DDP)")
+    warmup: int = Field(100, ge=0, description="iterations of linear LR warm-up")
     schedule: str = Field("poly", description="poly | cosine | constant")
     budget_minutes: float | None = Field(
         None, description="time-budgeted training: the schedule runs on elapsed time and training stops when "
@@ -146,20 +152,20 @@ class OptimConfig(_Strict):
 
 
 class AugmentConfig(_Strict):
-    enabled: bool = True
-    spatial: SpatialAugConfig = Field(default_factory=SpatialAugConfig)
-    intensity: IntensityAugConfig = Field(default_factory=IntensityAugConfig)
+    enabled: bool = Field(True, description="augment the training batches at all")
+    spatial: SpatialAugConfig = Field(default_factory=SpatialAugConfig, description="geometric augmentation")
+    intensity: IntensityAugConfig = Field(default_factory=IntensityAugConfig, description="intensity augmentation")
 
 
 class TrainConfig(_Strict):
-    name: str = "run"
-    out_dir: str = "runs"
-    seed: int = 0
-    threads: int = 2
-    val_every: int = 500
-    val_batch: int = 4
+    name: str = Field("run", description="run folder name under out_dir")
+    out_dir: str = Field("runs", description="folder of run folders")
+    seed: int = Field(0, description="seed of the weights, patch sampling and augmentation")
+    threads: int = Field(2, ge=1, description="CPU threads of torch (keep threads x concurrent runs <= cores)")
+    val_every: int = Field(500, ge=1, description="iterations between validations (and checkpoints)")
+    val_batch: int = Field(4, ge=1, description="slices per forward at validation")
     max_minutes: float | None = Field(None, description="stop early (safely, with a checkpoint) after this")
-    progress: bool = True
+    progress: bool = Field(True, description="show a progress bar")
     init_from: str | None = Field(None, description="initialise the weights from this checkpoint (fine-tuning)")
     channels_last: bool = Field(True, description="NHWC memory format: ~1.2x faster CPU training (oneDNN)")
     device: str = Field("cpu", description="cpu, cuda, cuda:N, mps or auto (cmrseg.engine.device)")
@@ -169,9 +175,11 @@ class TrainConfig(_Strict):
 
 
 class Config(_Strict):
-    data: DataConfig = Field(default_factory=DataConfig)
-    model: ModelConfig = Field(default_factory=ModelConfig)
-    method: MethodConfig = Field(default_factory=MethodConfig)
-    optim: OptimConfig = Field(default_factory=OptimConfig)
-    augment: AugmentConfig = Field(default_factory=AugmentConfig)
-    train: TrainConfig = Field(default_factory=TrainConfig)
+    """A run: what data, which network, which method (terms over streams), how to optimise, augment and train."""
+
+    data: DataConfig = Field(default_factory=DataConfig, description="dataset, label budget, streams")
+    model: ModelConfig = Field(default_factory=ModelConfig, description="the network")
+    method: MethodConfig = Field(default_factory=MethodConfig, description="the method: loss terms over streams")
+    optim: OptimConfig = Field(default_factory=OptimConfig, description="optimiser and schedule")
+    augment: AugmentConfig = Field(default_factory=AugmentConfig, description="training augmentation")
+    train: TrainConfig = Field(default_factory=TrainConfig, description="run name, seed, validation, devices")

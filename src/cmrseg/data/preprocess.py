@@ -29,7 +29,8 @@ class PreprocessConfig(BaseModel):
 
     target_spacing: float = Field(1.5, gt=0, description="in-plane spacing in mm after resampling")
     fov_px: int = Field(224, ge=32, description="in-plane size (px) after centre crop/pad; multiple of 16")
-    clip_percentiles: tuple[float, float] = (0.5, 99.5)
+    clip_percentiles: tuple[float, float] = Field((0.5, 99.5), description="intensity percentiles clipped before "
+                                                  "z-scoring each volume")
 
 
 @dataclass(frozen=True)

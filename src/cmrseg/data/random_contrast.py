@@ -4,7 +4,7 @@ After SynthSeg (Billot et al., Medical Image Analysis 86, 2023): every structure
 mean intensity and texture, the image is blurred, bias-modulated, gamma-distorted and noised with random
 strengths, so that a segmenter trained on the pairs cannot rely on any one contrast and must learn shape.
 Cardiac label maps hold only the heart (LV, myocardium, RV) on one background class, and a heart on a flat
-field teaches a segmenter to call any bright blob "LV" (benchmarks/RESULTS.md, issue 4). So the background is
+field teaches a segmenter to call any bright blob "LV" (benchmarks/RESULTS.md, unsupervised segmentation sections). So the background is
 split into random smooth regions (argmax of upsampled coarse noise, like the organs of a chest) and random
 ellipses ("distractors": vessels, stomach, fat) are painted on it, each with its own random intensity.
 
@@ -284,7 +284,7 @@ def restyle_images(image: torch.Tensor, label: torch.Tensor, valid: torch.Tensor
     plus its own deviations from its mean in ``image``, scaled by a random factor; the background goes through a
     random intensity curve; then the :class:`Distortions`. A translator renders the contrast of the images it
     was trained on, and a segmenter trained on its pairs learns that one contrast (benchmarks/RESULTS.md,
-    issue 4); this keeps what the translator adds over a painter (its textures and backgrounds) and takes
+    unsupervised segmentation sections); this keeps what the translator adds over a painter (its textures and backgrounds) and takes
     away that shortcut, as domain randomisation does.
     """
     cfg = cfg or RestyleConfig()

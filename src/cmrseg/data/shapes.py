@@ -1,4 +1,5 @@
-"""Synthetic piecewise-constant "shapes" images for the Mumford-Shah evidence (issue 3, evidence 1).
+"""Synthetic piecewise-constant "shapes" images for the Mumford-Shah evidence on shapes with known
+piecewise-constant answers.
 
 Why: the Mumford-Shah losses model an image as a few constant regions (optionally times a smooth bias field).
 These images are exactly that, with a known answer, so unsupervised clusterings can be scored: does a loss

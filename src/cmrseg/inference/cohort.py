@@ -650,7 +650,7 @@ def run_cohort(input: str | Path | Sequence[CaseRef], output: str | Path, checkp
     Raises:
         InputError / ConfigError: unusable input listing, manifest, checkpoint or options (nothing is run).
     """
-    from cmrseg.engine.checkpoint import load_checkpoint
+    from cmrseg.checkpoint import load_checkpoint
     from cmrseg.inference.predictor import Predictor
 
     out = Path(output)

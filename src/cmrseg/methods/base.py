@@ -155,16 +155,22 @@ class Method:
     example: ClassVar[dict[str, Any] | None] = None  # tiny config overrides for the shared method test
 
     def __init__(self, cfg: MethodConfig) -> None:
-        self.params = parse_params(self.Params, cfg.params, f"method '{self.name}' params")
-        raw = cfg.terms if cfg.terms is not None else [TermConfig(**t) for t in self.default_terms]
-        self.terms = [t.model_copy(deep=True) for t in self.configure_terms(list(raw))]
+        self.params, self.terms = self.declaration(cfg)
         self.losses: list[LossTerm] = [create_loss(t.loss, t.params) for t in self.terms]
         self.bn_streams = None if cfg.bn_streams is None else set(cfg.bn_streams)
         if self.bn_streams is not None and not self.bn_streams <= self.streams:
             raise ConfigError(f"method.bn_streams {sorted(self.bn_streams - self.streams)} are not streams of "
                               f"method '{cfg.name}' (its streams: {sorted(self.streams)})")
 
-    def configure_terms(self, terms: list[TermConfig]) -> list[TermConfig]:
+    @classmethod
+    def declaration(cls, cfg: MethodConfig) -> tuple[Any, list[TermConfig]]:
+        """The typed params and the terms of ``cfg``, without building any loss (nothing is loaded)."""
+        params = parse_params(cls.Params, cfg.params, f"method '{cls.name}' params")
+        raw = cfg.terms if cfg.terms is not None else [TermConfig(**t) for t in cls.default_terms]
+        return params, [t.model_copy(deep=True) for t in cls.configure_terms(params, list(raw))]
+
+    @classmethod
+    def configure_terms(cls, params: Any, terms: list[TermConfig]) -> list[TermConfig]:
         """Hook: adjust the terms from the params before their losses are built (e.g. fill in a checkpoint)."""
         return terms
 

@@ -40,8 +40,9 @@ class SelfTraining(Method):
     workflow = "self-training"  # trained in rounds by cmrseg.workflows.self_training
     example = {"data": {"labelled": 1}, "method": {"params": {"rounds": 1, "crf": False}}}
 
-    def configure_terms(self, terms: list[TermConfig]) -> list[TermConfig]:
-        if self.params.pseudo_weight is not None:
-            terms = [t.model_copy(update={"weight": self.params.pseudo_weight}) if t.stream == "pseudo" else t
+    @classmethod
+    def configure_terms(cls, params: Any, terms: list[TermConfig]) -> list[TermConfig]:
+        if params.pseudo_weight is not None:
+            terms = [t.model_copy(update={"weight": params.pseudo_weight}) if t.stream == "pseudo" else t
                      for t in terms]
         return terms

@@ -60,14 +60,15 @@ class ShapePriorMethod(Method):
     example = {"model": {"params": {"features": [4, 8, 16], "position_head": True}},
                "method": {"params": {"autoencoder": "{shape-ae}"}}}
 
-    def configure_terms(self, terms: list[TermConfig]) -> list[TermConfig]:
+    @classmethod
+    def configure_terms(cls, params: Any, terms: list[TermConfig]) -> list[TermConfig]:
         terms = [t.model_copy(deep=True) for t in terms]
-        ae = self.params.autoencoder
+        ae = params.autoencoder
         for t in terms:
             if t.loss in AE_LOSSES and t.params.get("autoencoder") is None:
                 if ae is None:
                     raise ConfigError(
-                        f"method '{self.name}' needs a pre-trained shape autoencoder for its '{t.loss}' term: set "
+                        f"method '{cls.name}' needs a pre-trained shape autoencoder for its '{t.loss}' term: set "
                         "method.params.autoencoder to its checkpoint (e.g. runs/shape_ae_acdc/checkpoints/best.pt, "
                         "trained with `cmrseg train configs/acdc/shape_ae.yaml`)")
                 t.params["autoencoder"] = ae

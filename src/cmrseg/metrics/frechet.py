@@ -149,7 +149,7 @@ def translate_slices(translator: Any, labels: torch.Tensor, seed: int = 0, batch
 def translator_frechet(translator: Any, features: SegmenterFeatures, volumes: Sequence[Any],
                        n: int | None = None, seed: int = 0) -> dict[str, float]:
     """FD overall and per position class between the real labelled slices of ``volumes`` and translations of
-    their own label maps (same anatomy, random styles): the generator-quality measure of issue 4."""
+    their own label maps (same anatomy, random styles): the translator's generator-quality measure."""
     return translator_frechet_draws(translator, features, volumes, n, seeds=(seed,))[0]
 
 

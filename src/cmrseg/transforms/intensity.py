@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class IntensityAugConfig(BaseModel):
+    """Random intensity changes of the training patches (scanner and protocol contrast varies)."""
+
     model_config = ConfigDict(extra="forbid")
 
-    p: float = 0.8
-    gamma: tuple[float, float] = (0.7, 1.5)
-    contrast: tuple[float, float] = (0.75, 1.25)
-    brightness: float = 0.1
-    noise_std: float = 0.05
-    blur_p: float = 0.2
+    p: float = Field(0.8, ge=0, le=1, description="probability that an image is changed at all")
+    gamma: tuple[float, float] = Field((0.7, 1.5), description="range of the gamma applied to the unit-range image")
+    contrast: tuple[float, float] = Field((0.75, 1.25), description="range of the contrast factor around the mean")
+    brightness: float = Field(0.1, ge=0, description="max absolute shift of the (z-scored) intensities")
+    noise_std: float = Field(0.05, ge=0, description="max std of added Gaussian noise (z-score units)")
+    blur_p: float = Field(0.2, ge=0, le=1, description="probability of a 3x3 binomial blur")
 
 
 def intensity_augment(x: torch.Tensor, cfg: IntensityAugConfig, generator: torch.Generator | None = None) -> torch.Tensor:

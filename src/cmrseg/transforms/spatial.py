@@ -16,21 +16,25 @@ import math
 
 import torch
 import torch.nn.functional as F
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class SpatialAugConfig(BaseModel):
+    """Random geometric changes of the training patches (image and label warped together)."""
+
     model_config = ConfigDict(extra="forbid")
 
-    p: float = 0.8
-    rotate_deg: float = 20.0
-    scale: tuple[float, float] = (0.85, 1.2)
-    translate: float = 0.08  # fraction of the field of view
-    flip: bool = False  # short-axis orientation is usually consistent; flipping swaps RV side
-    shear: float = 0.0  # max |shear factor| (affine beyond similarity); 0 = off
-    elastic_p: float = 0.0  # probability of a smooth random deformation per sample; 0 = off
-    elastic_grid: int = 4  # control points per side of the deformation's coarse grid (>= 2)
-    elastic_magnitude: float = 0.02  # std of control-point displacements, as a fraction of the patch side
+    p: float = Field(0.8, ge=0, le=1, description="probability that a patch is warped at all")
+    rotate_deg: float = Field(20.0, ge=0, description="max absolute in-plane rotation, degrees")
+    scale: tuple[float, float] = Field((0.85, 1.2), description="range of the isotropic scale factor")
+    translate: float = Field(0.08, ge=0, description="max shift, as a fraction of the field of view")
+    flip: bool = Field(False, description="random left-right flips (short-axis orientation is usually consistent; "
+                       "a flip moves the RV to the other side)")
+    shear: float = Field(0.0, ge=0, description="max |shear factor| (affine beyond similarity); 0 = off")
+    elastic_p: float = Field(0.0, ge=0, le=1, description="probability of a smooth random deformation; 0 = off")
+    elastic_grid: int = Field(4, ge=2, description="control points per side of the deformation's coarse grid")
+    elastic_magnitude: float = Field(0.02, ge=0, description="std of control-point displacements, as a fraction "
+                                     "of the patch side")
 
 
 def sample_affine(n: int, cfg: SpatialAugConfig, generator: torch.Generator | None = None) -> torch.Tensor:
