@@ -173,6 +173,7 @@ def test_cli_predict_mirrors_colliding_names(no_checkpoint, cine_phantom, tmp_pa
     for eid in ("1000001", "1000002"):
         (tmp_path / "ukbb" / eid).mkdir(parents=True)
         shutil.copy(img, tmp_path / "ukbb" / eid / "sa.nii.gz")
+        shutil.copy(img, tmp_path / "ukbb" / eid / "seg_sa.nii.gz")  # UK Biobank's label maps: not inputs
     res = CliRunner().invoke(app, ["predict", str(tmp_path / "ukbb"), "-o", str(tmp_path / "out"), "-c", "x",
                                    "--frames", "1-2"])
     assert res.exit_code == 0, res.output
@@ -181,6 +182,7 @@ def test_cli_predict_mirrors_colliding_names(no_checkpoint, cine_phantom, tmp_pa
     for eid in ("1000001", "1000002"):
         assert (tmp_path / "out" / eid / "sa.nii.gz").is_file()
         assert (tmp_path / "out" / eid / "sa_clinical.json").is_file()
+        assert not (tmp_path / "out" / eid / "seg_sa.nii.gz").exists()
 
 
 def test_cohort_lists_cine_frames_and_finds_ed_es_from_the_curve(cine_phantom, tmp_path):

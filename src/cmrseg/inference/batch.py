@@ -25,6 +25,13 @@ if TYPE_CHECKING:
     from cmrseg.inference.cine import CineResult
 
 LABEL_SUFFIXES = ("_gt", "_scribble", "_manual", "_label", "_seg")
+LABEL_PREFIXES = ("seg_", "label_")  # UK Biobank: seg_sa.nii.gz / label_sa.nii.gz beside sa.nii.gz
+
+
+def is_label_name(name: str) -> bool:
+    """A file name that marks a label map (``X_gt.nii.gz``, ``seg_sa.nii.gz``, ...), not an image to segment."""
+    stem = strip_nifti_suffix(name)
+    return stem.endswith(LABEL_SUFFIXES) or stem.startswith(LABEL_PREFIXES)
 
 
 def _walk(root: Path) -> list[tuple[Path, list[str]]]:
@@ -54,7 +61,7 @@ def list_inputs(input: Path) -> list[Path]:
         raise InputError("folder is empty", input, "point to a folder holding NIfTI images or a DICOM series")
     found: list[Path] = []
     for folder, names in _walk(input):
-        found += [folder / n for n in names if is_nifti(n) and not strip_nifti_suffix(n).endswith(LABEL_SUFFIXES)]
+        found += [folder / n for n in names if is_nifti(n) and not is_label_name(n)]
         if has_dicom_files(folder):
             found.append(folder)
     if not found:
