@@ -147,8 +147,11 @@ class OptimConfig(_Strict):
     budget_minutes: float | None = Field(
         None, description="time-budgeted training: the schedule runs on elapsed time and training stops when "
         "the budget is spent (or at `iterations`, whichever comes first); exact reproducibility needs None")
-    ema: float | None = Field(None, description="decay of an exponential moving average of the weights (e.g. 0.99) "
-                              "that is validated, selected and saved for inference (cmrseg.engine.ema)")
+    ema: float | None = Field(None, description="decay of an exponential moving average of the weights (e.g. 0.99): "
+                              "the mean teacher of semi-supervised terms, validated, selected and saved for inference "
+                              "unless ema_evaluate is false (cmrseg.engine.ema)")
+    ema_evaluate: bool = Field(True, description="with optim.ema: validate, select and save the EMA weights (true) "
+                               "or the trained weights, the EMA serving as teacher only (false)")
 
 
 class AugmentConfig(_Strict):

@@ -170,6 +170,7 @@ class RunState:
     net: torch.nn.Module  # what the step runs: data-parallel and precision wrappers around ``model``
     opt: torch.optim.Optimizer
     ema: Any
+    teacher: torch.nn.Module | None  # the EMA model as the step runs it (precision-wrapped), for pseudo-labels
     networks: dict[str, AuxiliaryNetwork]
     gen: torch.Generator
     start: int = 0
@@ -178,11 +179,13 @@ class RunState:
 
     @property
     def evaluated(self) -> torch.nn.Module:
-        """The weights validated, selected and saved for inference: the EMA teacher when there is one."""
-        return self.model if self.ema is None else self.ema.module
+        """The weights validated, selected and saved for inference: the EMA teacher when there is one (and
+        ``optim.ema_evaluate``), else the model."""
+        return self.model if self.ema is None or not self.cfg.optim.ema_evaluate else self.ema.module
 
     def save(self, path: Path, iteration: int, elapsed_min: float) -> None:
-        extra = {} if self.ema is None else {"train_model_state": self.model.state_dict(), **ema_state(self.ema)}
+        extra = {} if self.ema is None else {"train_model_state": self.model.state_dict(),
+                                             "ema_model_state": self.ema.module.state_dict(), **ema_state(self.ema)}
         save_checkpoint(path, self.evaluated, self.cfg.model_dump(mode="json"), iteration=iteration,
                         best_metric=self.best, **extra, optimizer_state=self.opt.state_dict(),
                         elapsed_minutes=elapsed_min, networks={k: n.state() for k, n in self.networks.items()},
@@ -219,7 +222,8 @@ def setup(cfg: Config, method: Method, ctx: Any, device: torch.device, last: Pat
     gen = torch.Generator().manual_seed(cfg.train.seed + 7919 * ctx.rank)
     ema = make_ema(model, cfg.optim.ema)
     net = with_precision(wrap_model(model, ctx, device), cfg.train.precision, device)
-    return RunState(cfg, method, data, model, net, opt, ema, networks, gen)
+    teacher = None if ema is None else with_precision(ema.module, cfg.train.precision, device)
+    return RunState(cfg, method, data, model, net, opt, ema, teacher, networks, gen)
 
 
 def restore(state: RunState, last: Path, run_dir: Path, distributed: bool) -> None:
@@ -229,7 +233,7 @@ def restore(state: RunState, last: Path, run_dir: Path, distributed: bool) -> No
     if state.ema is not None:
         if "train_model_state" not in ck:
             raise ConfigError(f"{last} was trained without optim.ema; resume it without EMA or start a new run")
-        load_ema(state.ema, ck["model_state"], ck)
+        load_ema(state.ema, ck.get("ema_model_state", ck["model_state"]), ck)
     state.opt.load_state_dict(ck["optimizer_state"])
     state.gen.set_state(ck["generator_state"])
     if "torch_rng_state" in ck:
@@ -263,8 +267,7 @@ def step(state: RunState, iteration: int, device: torch.device, elapsed_min: flo
     # (on the CPU, with the CPU generator: the same batches on every device), then to the device
     batches = {k: batch_to(augment_batch(next(s), cfg, state.gen) if getattr(s, "augment", True) else next(s), device)
                for k, s in state.data.streams.items()}
-    teacher = None if state.ema is None else state.ema.module
-    ctx = StepContext(state.net, iteration, state.method.bn_streams, teacher)
+    ctx = StepContext(state.net, iteration, state.method.bn_streams, state.teacher, state.gen)
     loss, logs = training_loss(state.method, batches, ctx)
     if not torch.isfinite(loss):
         raise RuntimeError(f"loss became {float(loss)} at iteration {iteration}; lower optim.lr or check the data")

@@ -126,13 +126,15 @@ class StepContext:
 
     ``run(stream, *inputs)`` calls the model for a batch of ``stream``; its forwards move the BatchNorm running
     statistics only if ``stream`` is in ``method.bn_streams`` (or that is unset). ``teacher`` is the engine's EMA
-    of the model (``optim.ema``), or None.
+    of the model (``optim.ema``), or None. ``generator`` is the engine's CPU generator for random views (its state
+    is checkpointed, so a resumed run draws the same).
     """
 
     model: nn.Module
     iteration: int
     bn_streams: set[str] | None = None
     teacher: nn.Module | None = None
+    generator: torch.Generator | None = None
 
     def bn_frozen(self, stream: str) -> bool:
         return self.bn_streams is not None and stream not in self.bn_streams
@@ -158,9 +160,10 @@ class Method:
         self.params, self.terms = self.declaration(cfg)
         self.losses: list[LossTerm] = [create_loss(t.loss, t.params) for t in self.terms]
         self.bn_streams = None if cfg.bn_streams is None else set(cfg.bn_streams)
-        if self.bn_streams is not None and not self.bn_streams <= self.streams:
-            raise ConfigError(f"method.bn_streams {sorted(self.bn_streams - self.streams)} are not streams of "
-                              f"method '{cfg.name}' (its streams: {sorted(self.streams)})")
+        known = self.streams | {t.stream for t in self.terms}
+        if self.bn_streams is not None and not self.bn_streams <= known:
+            raise ConfigError(f"method.bn_streams {sorted(self.bn_streams - known)} are not streams of "
+                              f"method '{cfg.name}' (its streams: {sorted(known)})")
 
     @classmethod
     def declaration(cls, cfg: MethodConfig) -> tuple[Any, list[TermConfig]]:
@@ -211,8 +214,8 @@ def method_class(name: str) -> type[Method]:
 
 
 def _register_builtins() -> None:
-    from cmrseg.methods import (mumford_shah, registration, self_training, shape_prior, supervised,  # noqa: F401
-                                synthetic, translation)
+    from cmrseg.methods import (mumford_shah, registration, self_training, semi, shape_prior,  # noqa: F401
+                                supervised, synthetic, translation)
 
 
 def available_methods() -> list[str]:
