@@ -27,3 +27,9 @@ def test_selection_by_ids_and_bad_values(phantom_root) -> None:
         make_split(refs, 1, selection=["nobody"])
     with pytest.raises(ConfigError, match="give 1..2"):
         make_split(refs, 1, selection=3)
+
+
+def test_a_budget_beyond_the_held_out_selection_set_says_so(phantom_root) -> None:
+    refs = load_dataset(phantom_root)
+    with pytest.raises(ConfigError, match="selection patients .* held out"):
+        make_split(refs, 3, selection=1)

@@ -81,7 +81,10 @@ def make_split(refs: list[CaseRef], labelled: int | list[str] | None = None, val
         chosen = set(with_labels)
     elif isinstance(labelled, int):
         if labelled < 0 or labelled > len(with_labels):
-            raise ConfigError(f"labelled={labelled} but only {len(with_labels)} training patients have labels")
+            held_note = (f" once the {len(held)} selection patients (data.selection) are held out; lower the budget "
+                         "or set data.selection: null (val then chooses the checkpoint)") if held else ""
+            raise ConfigError(f"labelled={labelled} but only {len(with_labels)} training patients have labels"
+                              f"{held_note}")
         chosen = set(with_labels[:labelled])
     else:
         unknown = sorted(set(labelled) - set(with_labels))
