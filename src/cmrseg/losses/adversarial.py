@@ -24,7 +24,7 @@ import torch.nn.functional as F
 
 from cmrseg.losses.registry import register_loss
 from cmrseg.losses.shape import one_hot
-from cmrseg.models.auxiliary import AuxiliaryNetwork
+from cmrseg.models.auxiliary import TrainsDiscriminator
 
 
 class ShapeDiscriminator(nn.Module):
@@ -45,7 +45,7 @@ class ShapeDiscriminator(nn.Module):
 
 
 @register_loss("shape_adversarial")
-class ShapeAdversarial:
+class ShapeAdversarial(TrainsDiscriminator):
     """Generator loss of an adversarial shape prior, with a discriminator the engine trains (see module docstring).
 
     Args:
@@ -58,15 +58,7 @@ class ShapeAdversarial:
 
     def __init__(self, lr: float = 1e-4, betas: tuple[float, float] = (0.5, 0.999),
                  features: Sequence[int] = (16, 32, 64, 64), num_classes: int = 4, seed: int = 0) -> None:
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            d = ShapeDiscriminator(num_classes, features)
-        betas = tuple(betas)
-        self.networks = {"discriminator": AuxiliaryNetwork(d, lambda p: torch.optim.Adam(p, lr=lr, betas=betas))}
-
-    @property
-    def discriminator(self) -> nn.Module:
-        return self.networks["discriminator"].module
+        self.declare_discriminator(lambda: ShapeDiscriminator(num_classes, features), seed, lr, betas)
 
     def auxiliary_losses(self, outputs: dict[str, torch.Tensor], batch: dict[str, torch.Tensor]
                          ) -> dict[str, torch.Tensor]:

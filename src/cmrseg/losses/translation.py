@@ -28,7 +28,6 @@ from __future__ import annotations
 from typing import Sequence
 
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
 
 from cmrseg.errors import ConfigError
@@ -36,7 +35,7 @@ from cmrseg.labels import BACKGROUND, LV, MYO, RV
 from cmrseg.losses.mumford_shah import ms_data_term
 from cmrseg.losses.registry import register_loss
 from cmrseg.losses.shape import one_hot
-from cmrseg.models.auxiliary import AuxiliaryNetwork
+from cmrseg.models.auxiliary import TrainsDiscriminator
 from cmrseg.models.translator import MultiScaleDiscriminator
 
 
@@ -63,7 +62,7 @@ def lsgan(outputs: Sequence[torch.Tensor], target: float) -> torch.Tensor:
 
 
 @register_loss("t2i_gan")
-class ImageGAN:
+class ImageGAN(TrainsDiscriminator):
     """LSGAN generator loss of ``fake_image``, with a multi-scale discriminator the engine trains (see module
     docstring).
 
@@ -76,15 +75,8 @@ class ImageGAN:
 
     def __init__(self, dim: int = 16, n_layers: int = 3, n_scales: int = 3, lr: float = 1e-4,
                  betas: tuple[float, float] = (0.5, 0.999), in_channels: int = 1, seed: int = 0) -> None:
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            d = MultiScaleDiscriminator(in_channels, dim, n_layers, n_scales)
-        betas = tuple(betas)
-        self.networks = {"discriminator": AuxiliaryNetwork(d, lambda p: torch.optim.Adam(p, lr=lr, betas=betas))}
-
-    @property
-    def discriminator(self) -> nn.Module:
-        return self.networks["discriminator"].module
+        self.declare_discriminator(lambda: MultiScaleDiscriminator(in_channels, dim, n_layers, n_scales), seed, lr,
+                                   betas)
 
     def auxiliary_losses(self, outputs: dict[str, torch.Tensor], batch: dict[str, torch.Tensor]
                          ) -> dict[str, torch.Tensor]:

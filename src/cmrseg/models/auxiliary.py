@@ -69,3 +69,22 @@ class AuxiliaryNetwork:
         if self.optimizer is not None:
             self.module.load_state_dict(state["module"])
             self.optimizer.load_state_dict(state["optimizer"])
+
+
+class TrainsDiscriminator:
+    """Mixin of a GAN term: one discriminator, built from a private seed (building the term leaves the global
+    random stream as it is) and trained by the engine with Adam."""
+
+    networks: dict[str, AuxiliaryNetwork]
+
+    def declare_discriminator(self, build: Callable[[], nn.Module], seed: int, lr: float,
+                              betas: Iterable[float]) -> None:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            d = build()
+        b = tuple(betas)
+        self.networks = {"discriminator": AuxiliaryNetwork(d, lambda p: torch.optim.Adam(p, lr=lr, betas=b))}
+
+    @property
+    def discriminator(self) -> nn.Module:
+        return self.networks["discriminator"].module
