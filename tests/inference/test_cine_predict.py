@@ -93,7 +93,7 @@ def test_given_ed_es_are_used_and_reported(monkeypatch, predictor, cine_phantom,
     finally:
         (img.parent / "Info.cfg").unlink()
     rep = res.report
-    assert rep["frames_segmented"] == [1, ph.es] and rep["ED"]["how"].startswith("Info.cfg")
+    assert rep["frames_segmented"] == [2, ph.es + 1] and rep["ED"]["how"].startswith("Info.cfg")
     assert rep["LV_EDV_ml"] == pytest.approx(float(ph.volumes_ml["LV"][1]), abs=1e-3)
     assert rep["LV_peak_ejection_rate"] is None
     back = np.asarray(nib.load(str(res.labels_path)).dataobj)
@@ -144,7 +144,7 @@ def test_cli_predict_frames_list_and_refusals(no_checkpoint, cine_phantom, tmp_p
     res = runner.invoke(app, ["predict", str(img), "-o", str(tmp_path / "a.nii.gz"), "-c", "x", "--frames", "1,4-5"])
     assert res.exit_code == 0, res.output
     rep = json.loads((tmp_path / "a_clinical.json").read_text())
-    assert rep["frames_segmented"] == [0, 3, 4] and "3/10 frames" in _flat(res.output)
+    assert rep["frames_segmented"] == [1, 4, 5] and "3/10 frames" in _flat(res.output)
     res = runner.invoke(app, ["predict", str(img), "-o", str(tmp_path / "b"), "-c", "x", "--frames", "ed-es"])
     assert res.exit_code == 2 and "no ED/ES frames are given" in _flat(res.output)
     assert str(img) in _flat(res.output) and not (tmp_path / "b").exists()

@@ -250,7 +250,8 @@ def cine_report(curve: VolumeCurve, ed: int | None = None, es: int | None = None
         limits: QC thresholds.
 
     Returns:
-        a JSON-ready dict: ``ED``/``ES`` (``time_index``, 1-based ``frame``, ``time_ms``, ``how``), the keys of
+        a JSON-ready dict: ``n_frames``, ``frames_segmented`` (1-based), ``ED``/``ES`` (``time_index``, 1-based
+        ``frame``, ``time_ms``, ``how``), the keys of
         :data:`cmrseg.metrics.clinical.CLINICAL_INDICES`, :data:`RATE_KEYS` with ``rate_unit``,
         ``frame_interval_ms``, ``curve_extremes`` (the LV curve's own largest/smallest frames), ``qc_flags`` and
         ``notes``.
@@ -278,7 +279,7 @@ def cine_report(curve: VolumeCurve, ed: int | None = None, es: int | None = None
     if indices["notes"]:
         notes.append(str(indices["notes"]))
     dt = _frame_interval_ms(curve)
-    out: dict[str, Any] = {"n_frames": curve.n_frames, "frames_segmented": [int(t) for t in curve.frames]}
+    out: dict[str, Any] = {"n_frames": curve.n_frames, "frames_segmented": [int(t) + 1 for t in curve.frames]}
     for name, t in (("ED", t_ed), ("ES", t_es)):
         out[name] = {"time_index": t, "frame": t + 1, "how": how,
                      "time_ms": None if curve.times_ms is None else round(float(curve.times_ms[t]), 1)}
