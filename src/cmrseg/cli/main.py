@@ -274,7 +274,8 @@ def sweep(
     baseline: Optional[Path] = typer.Option(None, help="also sweep this config (e.g. configs/recipes/supervised.yaml)"),
     eval_: list[str] = typer.Option([], "--eval", help="another labelled set to score every run on: "
                                     "NAME=ROOT[:SPLIT], e.g. lge=../shared/data/mscmr_lge:val"),
-    jobs: int = typer.Option(1, help="trainings at once; each gets cores / jobs threads"),
+    jobs: int = typer.Option(0, help="trainings at once, each with cores / jobs threads; 0 = one per core (single-"
+                             "threaded runs use a CPU best)"),
     out: Path = typer.Option(Path("runs/sweep"), help="folder of the runs and tables"),
     set_: list[str] = typer.Option([], "--set", "-s", help="override for every run, e.g. -s optim.iterations=100"),
 ) -> None:

@@ -19,6 +19,7 @@ import os
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import pandas as pd
 from rich.console import Console
@@ -59,7 +60,7 @@ class SweepSpec:
     out_dir: Path
     overrides: list[str] = field(default_factory=list)
     eval_sets: list[EvalSet] = field(default_factory=list)
-    jobs: int = 1
+    jobs: int = 0  # 0 = one single-threaded run per core
     progress: bool = False
 
     def run_name(self, config: str, labelled: int, seed: int) -> str:
@@ -200,28 +201,45 @@ def run_sweep(spec: SweepSpec) -> pd.DataFrame:
     for c in spec.configs:
         if not Path(c).is_file():
             raise ConfigError(f"sweep config {c} does not exist")
-    jobs = max(1, min(spec.jobs, len(spec.runs())))
-    threads = max(1, (os.cpu_count() or 1) // jobs)
+    cores = os.cpu_count() or 1
+    jobs = max(1, min(spec.jobs or cores, len(spec.runs())))
+    threads = max(1, cores // jobs)
     spec.out_dir.mkdir(parents=True, exist_ok=True)
     rows: list[dict] = []
     todo = spec.runs()
     console.print(f"[bold]sweep[/] {len(todo)} runs, {jobs} at a time x {threads} thread(s) -> {spec.out_dir}")
+    failed: list[str] = []
+
+    def collect(key: tuple[str, int, int], get: Callable[[], dict]) -> None:
+        name = spec.run_name(*key)
+        try:
+            rows.append(get())
+        except Exception as exc:  # noqa: BLE001 - one failed run must not lose the others' results
+            failed.append(f"{name}: {type(exc).__name__}: {exc}")
+            console.print(f"[red]failed[/] {name}: {exc}")
+            return
+        console.print(f"[green]done[/] {name} val {rows[-1]['val_dice_mean']:.3f}")
+
     if jobs == 1:
-        for c, n, s in todo:
-            rows.append(train_and_score(spec, c, n, s, threads))
-            console.print(f"[green]done[/] {rows[-1]['run']} val {rows[-1]['val_dice_mean']:.3f}")
+        for key in todo:
+            collect(key, lambda key=key: train_and_score(spec, *key, threads))
     else:
         import multiprocessing as mp
 
         with ProcessPoolExecutor(jobs, mp_context=mp.get_context("spawn")) as pool:
-            futures = {pool.submit(train_and_score, spec, c, n, s, threads): (c, n, s) for c, n, s in todo}
+            futures = {pool.submit(train_and_score, spec, *key, threads): key for key in todo}
             for fut in as_completed(futures):
-                rows.append(fut.result())
-                console.print(f"[green]done[/] {rows[-1]['run']} val {rows[-1]['val_dice_mean']:.3f}")
+                collect(futures[fut], fut.result)
+    if not rows:
+        raise ConfigError("every run of the sweep failed:\n" + "\n".join(failed))
     df = pd.DataFrame(rows).sort_values(["config", "labelled", "seed"])
     df.to_csv(spec.out_dir / "runs.csv", index=False)
     summary = summarise(df)
     summary.to_csv(spec.out_dir / "table.csv", index=False)
     (spec.out_dir / "table.md").write_text(markdown_table(summary, spec.eval_sets), encoding="utf-8")
     plot_dice_vs_labelled(summary, spec.out_dir / "dice_vs_labelled.png")
+    if failed:
+        (spec.out_dir / "failed.txt").write_text("\n".join(failed) + "\n", encoding="utf-8")
+        raise ConfigError(f"{len(failed)} of {len(todo)} runs failed (tables hold the others; see "
+                          f"{spec.out_dir / 'failed.txt'}):\n" + "\n".join(failed))
     return df
