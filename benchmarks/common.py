@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 
 from cmrseg.config import Config, load_config
-from cmrseg.engine import train
+from cmrseg.workflows import fit as train
 from cmrseg.pipeline import evaluate_run
 
 STRUCTS = ("LV", "Myo", "RV")

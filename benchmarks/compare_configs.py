@@ -66,7 +66,7 @@ def draw_best_and_last(run_dir: Path, root: str, case_id: str, out: Path) -> lis
     case = refs[0].load()
     paths = []
     for ck in ("best", "last"):
-        pred = Predictor.from_checkpoint(run_dir / "checkpoints" / f"{ck}.pt", postprocess=False).predict_case(case)
+        pred = Predictor.from_checkpoint(run_dir / "checkpoints" / f"{ck}.pt", post=False).predict_case(case)
         paths.append(save_overlay(case.image, pred.label, out / f"{run_dir.name}_{ck}_{case_id}.png", gt=case.label,
                                   spacing=case.spacing, title=f"{run_dir.name} {ck}.pt, {case_id} (raw argmax)"))
     return paths

@@ -30,7 +30,7 @@ import pandas as pd
 from common import STRUCTS, print_table, result_row, train_and_evaluate
 
 from cmrseg.config import load_config
-from cmrseg.engine import train
+from cmrseg.workflows import fit as train
 from cmrseg.pipeline import evaluate_run
 
 CONFIG = "configs/acdc/self_training_7.yaml"
@@ -105,6 +105,7 @@ def crf_audit(run_dir: Path, out: Path, max_round: int | None = None) -> None:
     from cmrseg.io import load_dataset
     from cmrseg.io.nifti import read_nifti
     from cmrseg.metrics.refinement import RefinementCounts, refinement_audit, structure_dice_change
+    from cmrseg.postprocess.config import PostprocessConfig
     from cmrseg.postprocess.crf import CRFConfig
 
     cfg = load_config(run_dir / "config.yaml", [])
@@ -122,7 +123,7 @@ def crf_audit(run_dir: Path, out: Path, max_round: int | None = None) -> None:
         predictor = Predictor.from_checkpoint(source, threads=cfg.train.threads)
         # the same model, with the round's CRF: one network pass per volume serves both
         crf_predictor = Predictor(predictor.model, predictor.pre_cfg,
-                                  crf=CRFConfig(**cfg.method.params.get("crf_params", {})))
+                                  post=PostprocessConfig(crf=CRFConfig(**cfg.method.params.get("crf_params", {}))))
         total, before_pp, ddice = RefinementCounts(), RefinementCounts(), {k: 0.0 for k in STRUCTS}
         for ref in unlabelled:
             case = ref.load(with_label=True)

@@ -22,6 +22,7 @@ from cmrseg.io.nifti import write_nifti
 
 if TYPE_CHECKING:
     from cmrseg.metrics.evaluate import EvaluationResult
+    from cmrseg.postprocess.config import PostprocessConfig
 
 console = Console(stderr=True)
 
@@ -91,21 +92,19 @@ def evaluate_run(run_dir: Path, cfg: Config, checkpoint: str = "best.pt", max_fi
 
 def evaluate_checkpoint(checkpoint: str | Path | Sequence[str | Path], data: str | Path, out_dir: str | Path,
                         split: str | None = None, layout: str | None = None, threads: int = 1,
-                        postprocess: bool = True, crf: bool = False, progress: bool = True, max_figures: int = 6,
-                        device: str = "cpu",
-                        rv_within_mm: float | None = None, patients: list[str] | None = None,
-                        lv_enclosed: bool = False) -> "EvaluationResult":
+                        post: "PostprocessConfig | None" = None, progress: bool = True, max_figures: int = 6,
+                        device: str = "cpu", patients: list[str] | None = None) -> "EvaluationResult":
     """Evaluate a trained checkpoint on every labelled case of another dataset (e.g. an unseen domain).
 
     ``data`` is any supported layout (ACDC, MS-CMRSeg ``mscmr_lge`` with ``split="val"``, nnU-Net raw, ...);
     its own label codes are mapped by its reader, so no conversion is needed. ``split`` keeps only the cases
     the layout puts in that split (``train`` / ``val`` / ``test``); ``patients`` then keeps only those patient
     ids (e.g. held-out training patients used to select a hyper-parameter). Several checkpoints: the mean of
-    their probabilities (an ensemble, :class:`~cmrseg.models.ensemble.ProbabilityEnsemble`). Outputs as
-    :func:`score_references`.
+    their probabilities (an ensemble, :class:`~cmrseg.models.ensemble.ProbabilityEnsemble`). ``post``: the
+    post-processing (default: components + holes). Outputs as :func:`score_references`.
     """
     from cmrseg.io import load_dataset
-    from cmrseg.postprocess.crf import CRFConfig
+    from cmrseg.postprocess.config import PostprocessConfig
 
     refs = [r for r in load_dataset(Path(data), layout) if r.label_path is not None]
     if split is not None:
@@ -124,22 +123,16 @@ def evaluate_checkpoint(checkpoint: str | Path | Sequence[str | Path], data: str
     if not refs:
         raise InputError("dataset has no labelled case to evaluate against", data,
                          "point the data folder at cases with ground-truth label maps")
-    predictor = Predictor.from_checkpoint(checkpoint, threads=threads, postprocess=postprocess,
-                                          crf=CRFConfig() if crf else None, device=device,
-                                          rv_within_mm=rv_within_mm, lv_enclosed=lv_enclosed)
-    rules = ([f"RV > {rv_within_mm:g} mm from LV+Myo dropped"] if rv_within_mm is not None else []) + (
-        ["LV = component most enclosed by Myo"] if lv_enclosed else [])
-    rules_text = f" ({'; '.join(rules)})" if rules and postprocess else ""
+    post = post or PostprocessConfig()
+    predictor = Predictor.from_checkpoint(checkpoint, threads=threads, post=post, device=device)
     members = list(checkpoint) if isinstance(checkpoint, (list, tuple)) else [checkpoint]
     what = (f"checkpoint {members[0]}" if len(members) == 1 else
             f"ensemble (mean probabilities) of {len(members)} checkpoints {[str(m) for m in members]}")
     protocol = (f"{what} evaluated on every labelled case of {data}"
                 f"{'' if split is None else f' split {split}'}"
                 f"{'' if patients is None else f' patients {sorted(patients)}'} ({len(refs)} volumes; no "
-                f"training on them); metrics: 3D Dice, HD95 and ASSD in mm on the original voxel grid"
-                f"{' after post-processing' if postprocess else ', no post-processing'}"
-                f"{rules_text}"
-                f"{', dense-CRF refined' if crf else ''}; {EMPTY_POLICY}")
+                f"training on them); metrics: 3D Dice, HD95 and ASSD in mm on the original voxel grid; "
+                f"{post.describe()}; {EMPTY_POLICY}")
     result, _ = score_references(refs, predictor, Path(out_dir), protocol, progress, max_figures)
     return result
 

@@ -72,6 +72,6 @@ def test_gpu_training_and_prediction_match_cpu(phantom_root: Path, tmp_path: Pat
     ckpt = run / "checkpoints" / "best.pt"
     ref = load_dataset(phantom_root)[0]
     case = load_ref(ref)
-    cpu = Predictor.from_checkpoint(ckpt, device="cpu", postprocess=False).predict_case(case, True)
-    gpu = Predictor.from_checkpoint(ckpt, device="cuda", postprocess=False).predict_case(case, True)
+    cpu = Predictor.from_checkpoint(ckpt, device="cpu", post=False).predict_case(case, True)
+    gpu = Predictor.from_checkpoint(ckpt, device="cuda", post=False).predict_case(case, True)
     assert np.abs(cpu.probabilities - gpu.probabilities).max() < 1e-3

@@ -172,10 +172,12 @@ def test_rv_rule_gets_the_input_grids_spacing(monkeypatch) -> None:
 
     from cmrseg.data.preprocess import Geometry, PreprocessConfig, Preprocessed
     from cmrseg.inference import predictor as mod
+    from cmrseg.postprocess.config import PostprocessConfig
 
     seen = {}
     monkeypatch.setattr(mod, "postprocess_label", lambda raw, **kw: seen.update(kw) or raw)
-    p = mod.Predictor(torch.nn.Identity(), PreprocessConfig(), rv_within_mm=10.0, lv_enclosed=True)
+    p = mod.Predictor(torch.nn.Identity(), PreprocessConfig(),
+                      post=PostprocessConfig(rv_within_mm=10.0, lv_enclosed=True))
     # a 2 x 40 x 40 input at 1.5 mm resampled to 20 x 20 px (3 mm) and placed on a 20 px canvas
     pre = Preprocessed(np.zeros((2, 20, 20), np.float32), None, Geometry((40, 40), (20, 20), (0, 0)), (8.0, 3.0, 3.0))
     probs = torch.zeros(2, 4, 20, 20)

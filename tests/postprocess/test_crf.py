@@ -14,6 +14,7 @@ from cmrseg.config import load_config
 from cmrseg.engine import train
 from cmrseg.inference import Predictor
 from cmrseg.io import read_volume
+from cmrseg.postprocess.config import PostprocessConfig
 from cmrseg.postprocess.crf import CRFConfig, crf_refine
 from testkit import tiny_overrides
 
@@ -104,9 +105,9 @@ def test_predictor_and_cli_apply_the_crf(phantom_root, tmp_path) -> None:
     src = phantom_root / "patient004" / "patient004_frame01.nii.gz"
     case = read_volume(src)
     plain = Predictor.from_checkpoint(ckpt).predict_case(case, return_probabilities=True)
-    null = Predictor.from_checkpoint(ckpt, crf=CRFConfig(w_appearance=0, w_smoothness=0))
+    null = Predictor.from_checkpoint(ckpt, post=PostprocessConfig(crf=CRFConfig(w_appearance=0, w_smoothness=0)))
     assert np.array_equal(null.predict_case(case).label, plain.label)
-    refined = Predictor.from_checkpoint(ckpt, crf=CRFConfig())
+    refined = Predictor.from_checkpoint(ckpt, post=PostprocessConfig(crf=CRFConfig()))
     pred = refined.predict_case(case, return_probabilities=True)
     assert "crf" in refined.timings and pred.probabilities.shape == plain.probabilities.shape
     assert np.allclose(pred.probabilities.sum(0), 1.0, atol=1e-4)

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 
 from cmrseg.errors import CmrsegError
+
+if TYPE_CHECKING:
+    from cmrseg.postprocess.config import PostprocessConfig
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Label-efficient cardiac MRI segmentation (LV, Myo, RV) and clinical indices.")
@@ -20,6 +23,27 @@ console = Console(stderr=True, soft_wrap=True)  # never wrap: file paths in mess
 def _fail(exc: Exception) -> None:
     console.print(f"[bold red]error:[/] {escape(str(exc))}")
     raise typer.Exit(2)
+
+
+def _postprocess(path: Optional[Path], no_postprocess: bool, crf: bool, rv_within_mm: Optional[float],
+                 lv_enclosed: bool) -> "PostprocessConfig":
+    """The one post-processing config: a YAML file's (or the defaults) with the command's flags on top."""
+    from cmrseg.postprocess.config import load_postprocess
+    from cmrseg.postprocess.crf import CRFConfig
+
+    return load_postprocess(path, enabled=False if no_postprocess else None, crf=CRFConfig() if crf else None,
+                            rv_within_mm=rv_within_mm, lv_enclosed=True if lv_enclosed else None)
+
+
+def _checkpoints(given: list[Path]) -> list[Path]:
+    """The checkpoints given, or the verified default model shipped with the package."""
+    if given:
+        return given
+    from cmrseg.models.shipped import default_model
+
+    path = default_model()
+    console.print(f"[dim]model: the shipped default ({path.name}; `cmrseg models` for its card)[/]")
+    return [path]
 
 
 @app.command()
@@ -55,8 +79,9 @@ def predict(
     input: Path = typer.Argument(..., help="NIfTI file (3D, or a 4D cine), DICOM series folder (one frame or a cine), "
                                  "or a folder of them"),
     output: Path = typer.Option(..., "-o", "--output", help="output file (single input) or folder"),
-    checkpoint: list[Path] = typer.Option(..., "-c", "--checkpoint", help="checkpoint (runs/<name>/checkpoints/"
-                                          "best.pt); repeat for an ensemble (mean probabilities)"),
+    checkpoint: list[Path] = typer.Option([], "-c", "--checkpoint", help="checkpoint (runs/<name>/checkpoints/"
+                                          "best.pt); repeat for an ensemble (mean probabilities); default: the "
+                                          "model shipped with the package (`cmrseg models`)"),
     frames: str = typer.Option("all", help="cine inputs: which frames to segment: all | ed-es | 1-based frame "
                                "numbers and ranges, e.g. 1,8 or 1-5,12"),
     phases: Optional[Path] = typer.Option(None, help="cine inputs: CSV giving ED/ES per subject (patient,ed_frame,"
@@ -75,6 +100,9 @@ def predict(
                                                  "within this in-plane distance (mm) of the LV + myocardium"),
     lv_enclosed: bool = typer.Option(False, "--lv-enclosed", help="post-processing: keep the LV component most "
                                      "enclosed by myocardium (not the largest), and the myocardium around it"),
+    postprocess: Optional[Path] = typer.Option(None, "--postprocess", help="YAML post-processing config "
+                                               "(cmrseg.postprocess.config: enabled, rv_within_mm, lv_enclosed, crf); "
+                                               "the flags above override it"),
 ) -> None:
     """Segment volumes and cines; outputs are NIfTI label maps on the input's own grid and header.
 
@@ -84,7 +112,6 @@ def predict(
     """
     from cmrseg.inference.batch import PredictOutcome, predict_inputs
     from cmrseg.inference.cine import summary_line
-    from cmrseg.postprocess.crf import CRFConfig
 
     def show(o: PredictOutcome) -> None:
         if o.cine is not None:
@@ -92,9 +119,9 @@ def predict(
             console.print(f"  wrote {escape(', '.join(str(p) for p in o.written))}")
 
     try:
-        outcomes = predict_inputs(input, output, checkpoint, postprocess=not no_postprocess, save_bias=save_bias,
-                                  crf=CRFConfig() if crf else None, device=device, rv_within_mm=rv_within_mm,
-                                  lv_enclosed=lv_enclosed, frames=frames, phases_csv=phases, frame_ms=frame_ms,
+        post = _postprocess(postprocess, no_postprocess, crf, rv_within_mm, lv_enclosed)
+        outcomes = predict_inputs(input, output, _checkpoints(checkpoint), post=post, save_bias=save_bias,
+                                  device=device, frames=frames, phases_csv=phases, frame_ms=frame_ms,
                                   threads=threads, on_outcome=show)
     except CmrsegError as exc:
         _fail(exc)
@@ -169,6 +196,8 @@ def evaluate(
                                                  "with no voxel within this in-plane distance (mm) of LV + Myo"),
     lv_enclosed: bool = typer.Option(False, help="with --checkpoint, post-processing: keep the LV component most "
                                      "enclosed by myocardium (not the largest), and the myocardium around it"),
+    postprocess: Optional[Path] = typer.Option(None, "--postprocess", help="with --checkpoint: YAML post-processing "
+                                               "config (cmrseg.postprocess.config); the flags above override it"),
 ) -> None:
     """Dice, HD95 and ASSD (mm) per volume and structure, and clinical indices with their agreement.
 
@@ -187,9 +216,9 @@ def evaluate(
         if by_checkpoint:
             from cmrseg.pipeline import evaluate_checkpoint
 
-            result = evaluate_checkpoint(checkpoint, data, out, split=split, threads=threads, crf=crf,
-                                         device=device, rv_within_mm=rv_within_mm, patients=patients or None,
-                                         lv_enclosed=lv_enclosed)
+            result = evaluate_checkpoint(checkpoint, data, out, split=split, threads=threads, device=device,
+                                         post=_postprocess(postprocess, False, crf, rv_within_mm, lv_enclosed),
+                                         patients=patients or None)
         else:
             result = evaluate_folders(pred, gt, match_clusters=match_clusters)
     except CmrsegError as exc:
@@ -318,6 +347,25 @@ def config_explain(
         typer.echo(explain_config(load_config(config, list(set_))))
     except CmrsegError as exc:
         _fail(exc)
+
+
+@app.command()
+def models() -> None:
+    """List the models shipped with the package (the default is used by `predict` without -c), with their cards."""
+    from cmrseg.models.shipped import DEFAULT, SHIPPED_DIR, shipped_models
+
+    found = shipped_models()
+    if not found:
+        typer.echo(f"no model is shipped in this installation ({SHIPPED_DIR}); train one (`cmrseg train`) and pass "
+                   "it with -c")
+        return
+    for m in found:
+        mark = " (default)" if m.name == DEFAULT else ""
+        typer.echo(f"{m.name}{mark}: {m.summary}")
+        for key in ("training_data", "licence", "numbers", "intended_use", "failure_modes"):
+            if key in m.card:
+                typer.echo(f"  {key}: {m.card[key]}")
+        typer.echo(f"  weights: {m.weights} ({m.card.get('bytes', 0) / 1e6:.1f} MB, sha256 {m.card.get('sha256')})")
 
 
 @app.command()

@@ -19,7 +19,7 @@ from cmrseg.errors import CmrsegError, InputError
 from cmrseg.inference.predictor import Predictor
 from cmrseg.io.dicom import has_dicom_files
 from cmrseg.io.nifti import is_nifti, strip_nifti_suffix
-from cmrseg.postprocess.crf import CRFConfig
+from cmrseg.postprocess.config import PostprocessConfig
 
 if TYPE_CHECKING:
     from cmrseg.inference.cine import CineResult
@@ -102,8 +102,7 @@ class PredictOutcome:
 
 
 def predict_inputs(input: str | Path, output: str | Path, checkpoint: str | Path | Sequence[str | Path],
-                   postprocess: bool = True, save_bias: bool = False, crf: CRFConfig | None = None,
-                   device: str = "cpu", rv_within_mm: float | None = None, lv_enclosed: bool = False,
+                   post: PostprocessConfig | None = None, save_bias: bool = False, device: str = "cpu",
                    frames: str = "all", phases_csv: str | Path | None = None, frame_ms: float | None = None,
                    threads: int | None = None,
                    on_outcome: Callable[[PredictOutcome], None] | None = None) -> list[PredictOutcome]:
@@ -112,9 +111,9 @@ def predict_inputs(input: str | Path, output: str | Path, checkpoint: str | Path
 
     3D volumes give ``<name>.nii.gz``; cines give a 4D ``<name>.nii.gz`` plus ``<name>_volumes.csv``,
     ``<name>_volumes.png`` and ``<name>_clinical.json`` (:func:`cmrseg.inference.cine.predict_cine_file`;
-    ``frames``, ``phases_csv``, ``frame_ms`` apply to cines only). ``crf``: dense-CRF refinement;
-    ``rv_within_mm``, ``lv_enclosed``: see :mod:`cmrseg.postprocess.components`; several checkpoints: their
-    ensemble. ``on_outcome`` is called after each input (e.g. to print it).
+    ``frames``, ``phases_csv``, ``frame_ms`` apply to cines only). ``post``: the post-processing
+    (:class:`~cmrseg.postprocess.config.PostprocessConfig`; default components + holes); several checkpoints:
+    their ensemble. ``on_outcome`` is called after each input (e.g. to print it).
 
     Raises:
         InputError: no inputs, or the only input failed.
@@ -125,8 +124,8 @@ def predict_inputs(input: str | Path, output: str | Path, checkpoint: str | Path
     input, output = Path(input), Path(output)
     srcs = list_inputs(input)
     targets = plan_outputs(srcs, input, output)
-    predictor = Predictor.from_checkpoint(checkpoint, postprocess=postprocess, crf=crf, device=device,
-                                          rv_within_mm=rv_within_mm, lv_enclosed=lv_enclosed, threads=threads)
+    predictor = Predictor.from_checkpoint(checkpoint, post=post or PostprocessConfig(), device=device,
+                                          threads=threads)
     outcomes: list[PredictOutcome] = []
     for src in tqdm(srcs, desc="predict", disable=len(srcs) < 2):
         dst = targets[src]
@@ -151,11 +150,9 @@ def predict_inputs(input: str | Path, output: str | Path, checkpoint: str | Path
 
 
 def predict_paths(input: str | Path, output: str | Path, checkpoint: str | Path | Sequence[str | Path],
-                  postprocess: bool = True, save_bias: bool = False,
-                  crf: CRFConfig | None = None, device: str = "cpu",
-                  rv_within_mm: float | None = None,
-                  lv_enclosed: bool = False) -> tuple[list[Path], list[tuple[Path, str]]]:
+                  post: PostprocessConfig | None = None, save_bias: bool = False,
+                  device: str = "cpu") -> tuple[list[Path], list[tuple[Path, str]]]:
     """:func:`predict_inputs` as ``(written files, [(input, error message), ...])``."""
-    outcomes = predict_inputs(input, output, checkpoint, postprocess, save_bias, crf, device, rv_within_mm, lv_enclosed)
+    outcomes = predict_inputs(input, output, checkpoint, post, save_bias, device)
     written = [p for o in outcomes for p in o.written]
     return written, [(o.src, o.error) for o in outcomes if o.error is not None]

@@ -379,7 +379,7 @@ class CohortWorker:
         from cmrseg.inference.predictor import Predictor
 
         kw = {"batch": slice_batch} if slice_batch else {}
-        self.predictor = Predictor.from_checkpoint(checkpoint, postprocess=postprocess, threads=threads, **kw)
+        self.predictor = Predictor.from_checkpoint(checkpoint, post=postprocess, threads=threads, **kw)
         self.out, self.provenance, self.limits = Path(out), provenance, limits
 
     def ready(self) -> str:

@@ -24,7 +24,8 @@ from cmrseg.models.pretrained import model_from_checkpoint
 from cmrseg.errors import InputError
 from cmrseg.inference.forward import predict_outputs
 from cmrseg.postprocess import postprocess_label
-from cmrseg.postprocess.crf import CRFConfig, crf_refine
+from cmrseg.postprocess.config import PostprocessConfig
+from cmrseg.postprocess.crf import crf_refine
 
 if TYPE_CHECKING:
     from cmrseg.io.cine import Cine
@@ -65,19 +66,15 @@ class Predictor:
         >>> p.predict_file("patient001_frame01.nii.gz", "out/patient001_frame01.nii.gz")  # doctest: +SKIP
     """
 
-    def __init__(self, model: torch.nn.Module, preprocess_cfg: PreprocessConfig, postprocess: bool = True,
-                 batch: int = 2, threads: int | None = None, channels_last: bool = True,
-                 crf: CRFConfig | None = None, device: str | torch.device = "cpu",
-                 rv_within_mm: float | None = None, lv_enclosed: bool = False) -> None:
+    def __init__(self, model: torch.nn.Module, preprocess_cfg: PreprocessConfig,
+                 post: PostprocessConfig | bool = True, batch: int = 2, threads: int | None = None,
+                 channels_last: bool = True, device: str | torch.device = "cpu") -> None:
         # channels-last and small slice batches: measured ~1.5x faster on CPU (benchmarks/inference_speed.py)
         model = model.to(resolve_device(device) if isinstance(device, str) else device)
         self.model = (model.to(memory_format=torch.channels_last) if channels_last else model).eval()
         self.pre_cfg = preprocess_cfg
-        self.postprocess = postprocess
-        self.rv_within_mm = rv_within_mm  # see cmrseg.postprocess.components (RV far from the left heart)
-        self.lv_enclosed = lv_enclosed  # likewise (LV = the component ringed by myocardium)
+        self.post = post if isinstance(post, PostprocessConfig) else PostprocessConfig(enabled=bool(post))
         self.batch = batch
-        self.crf = crf
         if threads:
             torch.set_num_threads(threads)
         self.timings: dict[str, list[float]] = defaultdict(list)
@@ -139,8 +136,8 @@ class Predictor:
         """Network outputs of one volume -> label map on its input grid (stages crf, restore, postprocess)."""
         t = time.perf_counter()
         probs = outputs["probs"]
-        if self.crf is not None:  # (z, C, H, W) <-> (C, z, H, W)
-            refined = crf_refine(probs.permute(1, 0, 2, 3).numpy(), pre.image, pre.spacing[1:], self.crf)
+        if self.post.crf is not None:  # (z, C, H, W) <-> (C, z, H, W)
+            refined = crf_refine(probs.permute(1, 0, 2, 3).numpy(), pre.image, pre.spacing[1:], self.post.crf)
             probs = torch.from_numpy(refined).permute(1, 0, 2, 3)
             t = self._tick("crf", t)
         full = restore_probabilities(probs, pre.geometry)
@@ -149,14 +146,14 @@ class Predictor:
             bias = restore_map(outputs["bias"], pre.geometry, torch.ones(1, 1, 1))[:, 0].numpy().astype(np.float32)
         label = raw = full.argmax(1).numpy().astype(np.uint8)
         t = self._tick("restore", t)
-        if self.postprocess:
+        if self.post.enabled:
             g = pre.geometry  # in-plane spacing of the input grid the label map is on
             spacing_yx = tuple(s * r / o for s, r, o in zip(pre.spacing[1:], g.resampled_yx, g.original_yx))
-            label = postprocess_label(raw, rv_within_mm=self.rv_within_mm, spacing_yx=spacing_yx,
-                                      lv_enclosed=self.lv_enclosed)
+            label = postprocess_label(raw, rv_within_mm=self.post.rv_within_mm, spacing_yx=spacing_yx,
+                                      lv_enclosed=self.post.lv_enclosed)
             t = self._tick("postprocess", t)
         out_probs = full.permute(1, 0, 2, 3).numpy() if return_probabilities else None
-        return Prediction(label, out_probs, bias, raw_label=raw if self.postprocess else None)
+        return Prediction(label, out_probs, bias, raw_label=raw if self.post.enabled else None)
 
     def predict_cine(self, cine: "Cine", frames: Sequence[int] | None = None, group: int = 8) -> CinePrediction:
         """Segment frames of a cine (default all) with this one model: ``group`` frames at a time are

@@ -52,12 +52,11 @@ def write_pseudo_labels(checkpoint: Path, refs: list[CaseRef], out: Path, crf: d
     from cmrseg.inference import Predictor
     from cmrseg.io.nifti import write_nifti
 
-    kw = {}
-    if crf is not None:
-        from cmrseg.postprocess.crf import CRFConfig
+    from cmrseg.postprocess.config import PostprocessConfig
+    from cmrseg.postprocess.crf import CRFConfig
 
-        kw["crf"] = CRFConfig(**crf)
-    predictor = Predictor.from_checkpoint(checkpoint, threads=threads, device=device, **kw)
+    post = PostprocessConfig(crf=None if crf is None else CRFConfig(**crf))
+    predictor = Predictor.from_checkpoint(checkpoint, threads=threads, device=device, post=post)
     out.mkdir(parents=True, exist_ok=True)
     rows = []
     for ref in tqdm(refs, desc=f"pseudo-label {out.parent.name}", disable=not progress):
