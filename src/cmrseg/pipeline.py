@@ -144,6 +144,7 @@ def run_pipeline(config: str | Path | None, overrides: list[str] | None = None, 
     from cmrseg.report import write_report
 
     overrides = list(overrides or [])
+    load_config(config, overrides)  # a bad config or override fails here, before anything is written
     if data is None and not any(o.startswith("data.root=") for o in overrides):
         from cmrseg.data.phantom import write_phantom_dataset
 

@@ -48,7 +48,8 @@ def _checkpoints(given: list[Path]) -> list[Path]:
 
 @app.command()
 def train(
-    config: Optional[Path] = typer.Argument(None, help="YAML config (see configs/)"),
+    config: Path = typer.Argument(..., help="YAML config (see configs/; `cmrseg config explain FILE` shows what it "
+                                  "means)"),
     set_: list[str] = typer.Option([], "--set", "-s", help="override, e.g. -s optim.iterations=100"),
     data: Optional[Path] = typer.Option(None, help="dataset folder (overrides data.root)"),
     labelled: Optional[str] = typer.Option(None, help="N (first N training patients) or comma-separated ids"),

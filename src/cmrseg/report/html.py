@@ -81,8 +81,23 @@ def _curves(run: Path) -> str:
     return out + f"<p>{esc('; '.join(facts))}.</p>"
 
 
+def _eval_dir(run: Path) -> Path:
+    """Where a folder's evaluation lies: ``eval/`` of a run folder, or the folder itself (``evaluate --out``)."""
+    return run / "eval" if (run / "eval").is_dir() else run
+
+
+def _timing(run: Path) -> str:
+    """Seconds per volume of each inference stage, as a table (not the raw JSON)."""
+    s = _read_json(_eval_dir(run) / "summary.json") or {}
+    timing = s.get("timing_s_per_volume")
+    if not isinstance(timing, dict) or not timing:
+        return ""
+    rows = [[f"<td>{esc(str(k))}</td>", td(v)] for k, v in timing.items() if isinstance(v, (int, float))]
+    return table(["stage", "s / volume"], rows) if rows else ""
+
+
 def _summary(run: Path) -> str:
-    s = _read_json(run / "eval" / "summary.json")
+    s = _read_json(_eval_dir(run) / "summary.json")
     if s is None:
         return note("no evaluation summary (eval/summary.json)")
     per = s.get("structures", {})
@@ -112,7 +127,7 @@ def _summary(run: Path) -> str:
 
 def _per_case(run: Path, viewer_ids: set[str]) -> str:
     """Case x (Dice, HD95, ASSD per structure) table, sortable; a case id links to its slice viewer if any."""
-    df = _read_csv(run / "eval" / "per_case.csv")
+    df = _read_csv(_eval_dir(run) / "per_case.csv")
     if df is None or df.empty:
         return note("no per-case metrics (eval/per_case.csv)")
     metrics = [("dice", "Dice", 3), ("hd95_mm", "HD95 mm", 2), ("assd_mm", "ASSD mm", 2)]
@@ -138,7 +153,7 @@ def _per_case(run: Path, viewer_ids: set[str]) -> str:
 
 
 def _clinical(run: Path) -> str:
-    df = _read_csv(run / "eval" / "clinical.csv")
+    df = _read_csv(_eval_dir(run) / "clinical.csv")
     parts = []
     if df is None or df.empty:
         parts.append(note("no clinical indices (eval/clinical.csv absent or empty: needs ED and ES per patient)"))
@@ -152,7 +167,7 @@ def _clinical(run: Path) -> str:
                                 if c in df.columns and isinstance(r[c], str) and r[c]), None)]
                 for _, r in df.iterrows()]
         parts.append(table(headers, rows, sortable=True, table_id="clinical"))
-    agree = _read_json(run / "eval" / "agreement.json")
+    agree = _read_json(_eval_dir(run) / "agreement.json")
     if not agree:
         parts.append(note("no agreement statistics (eval/agreement.json)"))
     else:
@@ -180,7 +195,7 @@ def _figures(run: Path) -> str:
 
 
 def _protocol(run: Path) -> str:
-    s = _read_json(run / "eval" / "summary.json") or {}
+    s = _read_json(_eval_dir(run) / "summary.json") or {}
     text = s.get("protocol", (s.get("structures") or {}).get("protocol"))
     if text is None:
         return ""
@@ -233,6 +248,9 @@ def write_report(run_dir: str | Path, cases: Iterable[dict] | None = None, *,
     run = Path(run_dir)
     if not run.is_dir():
         raise InputError("run folder does not exist or is not a folder", run, "pass the folder `cmrseg train` wrote")
+    if not any(p.is_file() for p in (run / "config.yaml", run / "history.csv", _eval_dir(run) / "summary.json")):
+        raise InputError("neither a run folder (config.yaml, history.csv) nor an evaluation folder (summary.json)",
+                         run, "pass a folder written by `cmrseg train` / `cmrseg run`, or by `cmrseg evaluate --out`")
     viewers, viewer_ids = "", set()
     try:
         viewers, viewer_ids = _viewer_section(run, cases, data_root, max_cases)
@@ -245,6 +263,7 @@ def write_report(run_dir: str | Path, cases: Iterable[dict] | None = None, *,
         ("summary", "Segmentation summary (mean over volumes)", _safe("summary", lambda: _summary(run))),
         ("per-volume", "Per volume", _safe("per-case table", lambda: _per_case(run, viewer_ids))),
         ("clinical", "Clinical indices", _safe("clinical indices", lambda: _clinical(run))),
+        ("timing", "Inference time per volume", _safe("timing", lambda: _timing(run))),
         ("viewers", "Slice viewers (prediction | ground truth)", viewers),
     ]
     figures = _safe("figures", lambda: _figures(run))
