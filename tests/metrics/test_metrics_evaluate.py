@@ -152,3 +152,19 @@ def test_evaluate_folders_errors(tmp_path: Path):
         evaluate_folders(tmp_path / "gt", tmp_path / "pred")  # no names match
     with pytest.raises(InputError, match="does not exist"):
         evaluate_folders(tmp_path / "nope", tmp_path / "gt")
+
+
+def test_evaluate_folders_refuses_a_prediction_on_a_shifted_grid(tmp_path: Path):
+    from cmrseg.io.nifti import write_nifti
+
+    affine = np.diag([SPACING[2], SPACING[1], SPACING[0], 1.0])
+    shifted = affine.copy()
+    shifted[0, 3] = 20.0  # the same voxels, 20 mm to the side
+    (tmp_path / "gt").mkdir()
+    (tmp_path / "pred").mkdir()
+    write_nifti(heart(), affine, tmp_path / "gt" / "case1.nii.gz")
+    write_nifti(heart(), shifted, tmp_path / "pred" / "case1.nii.gz")
+    with pytest.raises(InputError, match="another grid than its ground truth: origin shifted by 20.0 mm"):
+        evaluate_folders(tmp_path / "pred", tmp_path / "gt")
+    write_nifti(heart(), affine, tmp_path / "pred" / "case1.nii.gz")
+    assert evaluate_folders(tmp_path / "pred", tmp_path / "gt").summary["mean"]["dice_mean"] == 1.0

@@ -196,8 +196,10 @@ def _result(rows: list[dict], missing: list[str], unmatched: list[str], notes: l
     per_case = pd.DataFrame(rows, columns=list(PER_CASE_COLUMNS))
     clinical, stats = _clinical(per_case, notes)
     for what, items in (("GT without prediction", missing), ("prediction without GT", unmatched)):
-        if items:
-            log.warning("%d %s: %s", len(items), what, ", ".join(items))
+        if items:  # a count and a few names, not hundreds of paths on one line (all are in summary.json)
+            shown = ", ".join(Path(i).name for i in items[:3]) + (f", ... ({len(items) - 3} more)" if len(items) > 3
+                                                                  else "")
+            log.warning("%d %s (listed in summary.json): %s", len(items), what, shown)
     return EvaluationResult(per_case, summarize(per_case), clinical, stats, missing, unmatched, notes)
 
 
@@ -269,6 +271,27 @@ def _assign_phases(rows: list[dict], notes: list[str]) -> None:
                 r["phase"] = "ED" if r["case_id"] == ed else "ES"
 
 
+def check_same_grid(pred_spacing: tuple, pred_affine: np.ndarray, gt_spacing: tuple, gt_affine: np.ndarray,
+                    pred_path: Path, gt_path: Path, tol_mm: float = 0.1) -> None:
+    """Refuse a prediction whose voxels are not the ground truth's: another spacing, orientation or origin
+    (beyond ``tol_mm``). Overlap of arrays on different grids would be a silent wrong number."""
+    problems = []
+    if not np.allclose(pred_spacing, gt_spacing, rtol=1e-3):
+        problems.append(f"spacing (z, y, x) {tuple(round(float(s), 4) for s in pred_spacing)} mm vs "
+                        f"{tuple(round(float(s), 4) for s in gt_spacing)} mm")
+    if pred_affine is not None and gt_affine is not None:
+        a, b = np.asarray(pred_affine, float), np.asarray(gt_affine, float)
+        if not np.allclose(a[:3, :3], b[:3, :3], atol=1e-3 * max(1.0, float(np.abs(b[:3, :3]).max()))):
+            problems.append("orientation (affine axes) differs")
+        shift = float(np.linalg.norm(a[:3, 3] - b[:3, 3]))
+        if shift > tol_mm:
+            problems.append(f"origin shifted by {shift:.1f} mm")
+    if problems:
+        raise InputError(f"prediction {pred_path} is on another grid than its ground truth: {'; '.join(problems)}",
+                         gt_path, "predict from the same image file as the ground truth (cmrseg predict writes on the "
+                         "input's own grid and header), or resample the prediction onto the GT's grid first")
+
+
 def evaluate_folders(pred_dir: str | Path, gt_dir: str | Path, match_clusters: bool = False) -> EvaluationResult:
     """Evaluate every prediction NIfTI in ``pred_dir`` against its GT in ``gt_dir`` (pairing, geometry and phase
     rules in the module docstring).
@@ -305,11 +328,10 @@ def evaluate_folders(pred_dir: str | Path, gt_dir: str | Path, match_clusters: b
         mapping, _ = _match([pr[0] for _, pr, _, _, _ in loaded], [gt[0] for _, _, gt, _, _ in loaded],
                             n_clusters=4, n_classes=4)
         notes.append(f"cluster -> class mapping (Hungarian, pooled Dice): {mapping.tolist()}")
-    for name, (pred, pred_spacing, _), (gt, gt_spacing, _), pred_path, gt_path in loaded:
+    for name, (pred, pred_spacing, pred_affine), (gt, gt_spacing, gt_affine), pred_path, gt_path in loaded:
         if mapping is not None:
             pred = mapping[np.asarray(pred, dtype=np.int64)].astype(np.uint8)
-        if not np.allclose(pred_spacing, gt_spacing, rtol=1e-3):
-            notes.append(f"{name}: prediction spacing {pred_spacing} differs from GT {gt_spacing}; GT used")
+        check_same_grid(pred_spacing, pred_affine, gt_spacing, gt_affine, pred_path, gt_path)
         patient, phase = _patient_phase(name)
         rows += _rows(name, patient, phase, evaluate_pair(pred, gt, gt_spacing, pred_path, gt_path))
     _assign_phases(rows, notes)
