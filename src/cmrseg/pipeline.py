@@ -124,6 +124,9 @@ def evaluate_checkpoint(checkpoint: str | Path | Sequence[str | Path], data: str
         raise InputError("dataset has no labelled case to evaluate against", data,
                          "point the data folder at cases with ground-truth label maps")
     post = post or PostprocessConfig()
+    from cmrseg.io.outputs import prepare_output_dir
+
+    prepare_output_dir(out_dir, "evaluation folder")  # before any prediction
     predictor = Predictor.from_checkpoint(checkpoint, threads=threads, post=post, device=device)
     members = list(checkpoint) if isinstance(checkpoint, (list, tuple)) else [checkpoint]
     what = (f"checkpoint {members[0]}" if len(members) == 1 else

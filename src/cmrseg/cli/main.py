@@ -221,6 +221,10 @@ def evaluate(
                                          post=_postprocess(postprocess, False, crf, rv_within_mm, lv_enclosed),
                                          patients=patients or None)
         else:
+            if out is not None:  # an unwritable --out fails before the scoring, not after
+                from cmrseg.io.outputs import prepare_output_dir
+
+                prepare_output_dir(out, "evaluation folder")
             result = evaluate_folders(pred, gt, match_clusters=match_clusters)
     except CmrsegError as exc:
         _fail(exc)

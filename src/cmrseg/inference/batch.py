@@ -19,6 +19,7 @@ from cmrseg.errors import CmrsegError, InputError
 from cmrseg.inference.predictor import Predictor
 from cmrseg.io.dicom import has_dicom_files
 from cmrseg.io.nifti import is_nifti, strip_nifti_suffix
+from cmrseg.io.outputs import prepare_output_dir, prepare_output_file
 from cmrseg.postprocess.config import PostprocessConfig
 
 if TYPE_CHECKING:
@@ -124,6 +125,10 @@ def predict_inputs(input: str | Path, output: str | Path, checkpoint: str | Path
     input, output = Path(input), Path(output)
     srcs = list_inputs(input)
     targets = plan_outputs(srcs, input, output)
+    if len(srcs) == 1 and targets[srcs[0]] == output:
+        prepare_output_file(output, "output label map")
+    else:
+        prepare_output_dir(output)  # before the model loads: an unwritable -o fails now, not after the work
     predictor = Predictor.from_checkpoint(checkpoint, post=post or PostprocessConfig(), device=device,
                                           threads=threads)
     outcomes: list[PredictOutcome] = []

@@ -653,7 +653,9 @@ def run_cohort(input: str | Path | Sequence[CaseRef], output: str | Path, checkp
     from cmrseg.checkpoint import load_checkpoint
     from cmrseg.inference.predictor import Predictor
 
-    out = Path(output)
+    from cmrseg.io.outputs import prepare_output_dir
+
+    out = prepare_output_dir(output, "cohort output folder")
     if chunk < 1:
         raise ConfigError(f"chunk must be >= 1, got {chunk}")
     if isinstance(input, (str, Path)):
