@@ -237,3 +237,15 @@ def test_plan_workers_fixed_threads_never_oversubscribes() -> None:
     assert plan_workers(4, 2, 10, threads=2) == (2, 2)
     with pytest.raises(ConfigError, match="exceed"):
         plan_workers(2, 2, 10, threads=2)
+
+
+def test_two_unphased_volumes_of_a_subject_get_ed_es_from_the_lv_volume() -> None:
+    """An ACDC-style folder without patients.csv: each patient's two frames carry no phase; the subject table
+    must not come out empty."""
+    records = [_rec("p1_frame01", "p1", None, 100.0, 80.0, 110.0), _rec("p1_frame12", "p1", None, 40.0, 82.0, 50.0),
+               _rec("p2_frame01", "p2", None, 30.0, 80.0, 40.0), _rec("p2_frame09", "p2", None, 90.0, 80.0, 120.0)]
+    _, subjects = build_tables(records)
+    assert list(subjects["patient"]) == ["p1", "p2"]
+    p1, p2 = subjects.iloc[0], subjects.iloc[1]
+    assert (p1.ED_case, p1.ES_case, p1.LV_EF_pct) == ("p1_frame01", "p1_frame12", 60.0)
+    assert (p2.ED_case, p2.ES_case) == ("p2_frame09", "p2_frame01") and "LV volume" in p2.phases_from

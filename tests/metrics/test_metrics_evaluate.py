@@ -168,3 +168,16 @@ def test_evaluate_folders_refuses_a_prediction_on_a_shifted_grid(tmp_path: Path)
         evaluate_folders(tmp_path / "pred", tmp_path / "gt")
     write_nifti(heart(), affine, tmp_path / "pred" / "case1.nii.gz")
     assert evaluate_folders(tmp_path / "pred", tmp_path / "gt").summary["mean"]["dice_mean"] == 1.0
+
+
+def test_evaluate_folders_follows_symlinked_patient_folders(tmp_path: Path):
+    from cmrseg.io.nifti import write_nifti
+
+    affine = np.diag([SPACING[2], SPACING[1], SPACING[0], 1.0])
+    (tmp_path / "real").mkdir()
+    (tmp_path / "gt").mkdir()
+    (tmp_path / "pred").mkdir()
+    write_nifti(heart(), affine, tmp_path / "real" / "case1_gt.nii.gz")
+    (tmp_path / "gt" / "patient1").symlink_to(tmp_path / "real", target_is_directory=True)
+    write_nifti(heart(), affine, tmp_path / "pred" / "case1.nii.gz")
+    assert evaluate_folders(tmp_path / "pred", tmp_path / "gt").summary["mean"]["dice_mean"] == 1.0

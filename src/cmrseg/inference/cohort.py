@@ -545,6 +545,7 @@ def build_tables(records: Sequence[dict], limits: QCLimits = QCLimits()) -> tupl
     from cmrseg.metrics.clinical import CLINICAL_INDICES, clinical_from_volumes
 
     results = pd.DataFrame(list(records), columns=list(RESULT_COLUMNS))
+    inferred = _phases_from_lv_volume(results)
     rows = []
     paired = set(results.loc[results["phase"].isin(["ED", "ES"]), "patient"])
     for patient, group in results[results["phase"].isin(["ED", "ES"])].groupby("patient", sort=False):
@@ -570,7 +571,8 @@ def build_tables(records: Sequence[dict], limits: QCLimits = QCLimits()) -> tupl
         first = group.iloc[0]
         row.update(notes=notes, qc_flags=";".join(flags), qc_ok=not flags and vols_ok,
                    checkpoint_sha256=first["checkpoint_sha256"], cmrseg_version=first["cmrseg_version"],
-                   phases_from="given (ED/ES phase of the cases)")
+                   phases_from=("LV volume: the larger predicted LV blood pool of the subject's two volumes = ED"
+                                if patient in inferred else "given (ED/ES phase of the cases)"))
         rows.append(row)
     rows += _cine_subjects(results[~results["patient"].isin(paired)], limits)
     columns = ["patient", "ED_case", "ES_case", *CLINICAL_INDICES, *CINE_RATE_COLUMNS, "rate_unit", "phases_from",
@@ -579,6 +581,23 @@ def build_tables(records: Sequence[dict], limits: QCLimits = QCLimits()) -> tupl
 
 
 CINE_RATE_COLUMNS = ("LV_peak_ejection_rate", "LV_peak_filling_rate", "RV_peak_ejection_rate", "RV_peak_filling_rate")
+
+
+def _phases_from_lv_volume(results: pd.DataFrame) -> set[str]:
+    """Give ED/ES to subjects with exactly two segmented 3D volumes and no phase (e.g. an ACDC-style folder without
+    patients.csv or Info.cfg): the larger predicted LV blood pool is ED. Returns those subjects."""
+    done: set[str] = set()
+    loose = results[results["phase"].isna() & results["frame"].isna() & (results["status"] == "ok")]
+    for patient, group in loose.groupby("patient", sort=False):
+        if len(group) != 2 or patient in set(results.loc[results["phase"].notna(), "patient"]):
+            continue
+        lv = group["LV_ml"].astype(float)
+        if lv.iloc[0] == lv.iloc[1]:
+            continue
+        ed = lv.idxmax()
+        results.loc[group.index, "phase"] = ["ED" if i == ed else "ES" for i in group.index]
+        done.add(str(patient))
+    return done
 
 
 def _cine_subjects(results: pd.DataFrame, limits: QCLimits) -> list[dict]:

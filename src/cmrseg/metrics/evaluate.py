@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -225,7 +226,8 @@ def evaluate_cases(pairs: Sequence[tuple[Case, Case]]) -> EvaluationResult:
 
 def _index(folder: Path, role: str) -> dict[str, Path]:
     found: dict[str, Path] = {}
-    for path in sorted(folder.rglob("*")):
+    files = [Path(d) / f for d, _, names in os.walk(folder, followlinks=True) for f in names]  # symlinked folders too
+    for path in sorted(files):
         if not (path.is_file() and is_nifti(path.name)) or path.name.startswith("."):
             continue
         stem = strip_nifti_suffix(path.name)
