@@ -416,6 +416,12 @@ class CohortSummary:
         return len(self.failed)
 
 
+def _quiet_ray_notice(record: logging.LogRecord) -> bool:
+    """Drop Ray's per-start notice that token authentication is on (it stays on; the notice is noise on every
+    cohort run). Every other Ray message passes."""
+    return "Token authentication is enabled" not in record.getMessage()
+
+
 @contextmanager
 def _ray_session(address: str | None) -> Iterator[Any]:
     """Use the Ray connection already open (tests, notebooks), else start or join one and close it after."""
@@ -427,6 +433,8 @@ def _ray_session(address: str | None) -> Iterator[Any]:
     kw: dict[str, Any] = {"address": address, "logging_level": logging.WARNING}
     if address is None:  # a fresh local instance on all cores; options not allowed when joining a cluster
         kw["include_dashboard"] = False
+    for name in ("ray", "ray._private.authentication.authentication_token_setup"):
+        logging.getLogger(name).addFilter(_quiet_ray_notice)
     ray.init(**kw)
     try:
         yield ray
