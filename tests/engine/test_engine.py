@@ -5,35 +5,14 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
-import torch
 
 from cmrseg.config import load_config
 from cmrseg.engine import train
-from cmrseg.checkpoint import load_checkpoint
-from cmrseg.models.pretrained import model_from_checkpoint
-from cmrseg.methods.base import available_methods
 from testkit import assert_resume_equals_uninterrupted, tiny_overrides
 
 
-ROUND_METHODS = {"self-training"}  # several engine runs per method: tests/methods/test_self_training.py
-# need a shape-ae model, a position head or a pre-trained AE checkpoint: tests/methods/test_shape_prior.py;
-# a translator model or a trained translator checkpoint: tests/methods/test_translator_method.py
-SETUP_METHODS = {"registration", "shape-ae", "scn", "srnn", "srscn", "acnn", "label2image", "synthetic-unsupervised"}
-
-
-@pytest.mark.parametrize("method", sorted(set(available_methods()) - ROUND_METHODS - SETUP_METHODS))
-def test_every_method_trains_and_checkpoints(method: str, phantom_root, tmp_path) -> None:
-    cfg = load_config(None, tiny_overrides(phantom_root, tmp_path, method) + [f"method.name={method}"])
-    run = train(cfg)
-    hist = pd.read_csv(run / "history.csv")
-    assert len(hist) == 2 and hist["loss/total"].notna().all()
-    assert torch.isfinite(torch.tensor(hist["loss/total"].values)).all()
-    assert 0.0 <= hist["val/dice_mean"].iloc[-1] <= 1.0
-    ck = load_checkpoint(run / "checkpoints" / "best.pt")  # weights_only=True inside
-    model = model_from_checkpoint(ck)
-    x = torch.randn(2, 1, 64, 64)
-    assert model(x)["logits"].shape == (2, 4, 64, 64)
-    assert (run / "config.yaml").exists() and (run / "tb").is_dir()
+# Every registered method trains, checkpoints and resumes from its own example config:
+# tests/methods/test_contract.py (the shared method test).
 
 
 def test_resume_equals_uninterrupted(phantom_root, tmp_path) -> None:

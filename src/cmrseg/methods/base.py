@@ -160,7 +160,7 @@ class Method:
         self.params, self.terms = self.declaration(cfg)
         self.losses: list[LossTerm] = [create_loss(t.loss, t.params) for t in self.terms]
         self.bn_streams = None if cfg.bn_streams is None else set(cfg.bn_streams)
-        known = self.streams | {t.stream for t in self.terms}
+        known = set() if self.bn_streams is None else self.streams | {t.stream for t in self.terms}
         if self.bn_streams is not None and not self.bn_streams <= known:
             raise ConfigError(f"method.bn_streams {sorted(self.bn_streams - known)} are not streams of "
                               f"method '{cfg.name}' (its streams: {sorted(known)})")
