@@ -28,15 +28,20 @@ torch.save({k: v.detach().clone() for k, v in captured["model"].state_dict().ite
 """
 
 
-def test_two_process_ddp_replicas_stay_in_sync(phantom_root: Path, tmp_path: Path) -> None:
-    script = tmp_path / "ddp_train.py"
-    script.write_text(SCRIPT, encoding="utf-8")
-    overrides = tiny_overrides(phantom_root, tmp_path, "ddp") + ["optim.iterations=3", "train.val_every=3"]
+def _torchrun(script_text: str, tmp_path: Path, overrides: list[str]) -> None:
+    """Run ``script_text`` in 2 CPU processes under torchrun (gloo), with the run's overrides."""
+    script = tmp_path / "ddp_script.py"
+    script.write_text(script_text, encoding="utf-8")
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
                            str(script), str(tmp_path), *overrides], capture_output=True, text=True, env=env,
                           timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
+
+
+def test_two_process_ddp_replicas_stay_in_sync(phantom_root: Path, tmp_path: Path) -> None:
+    _torchrun(SCRIPT, tmp_path, tiny_overrides(phantom_root, tmp_path, "ddp") + ["optim.iterations=3",
+                                                                                 "train.val_every=3"])
     w0 = torch.load(tmp_path / "rank0.pt", weights_only=True)
     w1 = torch.load(tmp_path / "rank1.pt", weights_only=True)
     saved = load_checkpoint(tmp_path / "runs" / "ddp" / "checkpoints" / "last.pt")
@@ -73,17 +78,10 @@ torch.save({"final": nets, "init": captured["init"]}, f"{sys.argv[1]}/disc{rank}
 def test_two_process_ddp_keeps_the_adversarial_discriminators_identical(phantom_root: Path, tmp_path: Path) -> None:
     """The engine owns the discriminator: wrapped for data-parallel training, so the ranks, which see different
     batches, still hold one discriminator (a loss-owned one would drift apart per rank)."""
-    script = tmp_path / "ddp_adv.py"
-    script.write_text(ADVERSARIAL_SCRIPT, encoding="utf-8")
-    overrides = tiny_overrides(phantom_root, tmp_path, "adv") + [
+    _torchrun(ADVERSARIAL_SCRIPT, tmp_path, tiny_overrides(phantom_root, tmp_path, "adv") + [
         "method.name=shape-adversarial", "optim.iterations=3", "train.val_every=3",
         "method.terms=[{loss: dice_ce, stream: labelled}, {loss: shape_adversarial, stream: labelled, weight: 0.01, "
-        "params: {features: [4, 8], lr: 0.01}}]"]
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
-                           str(script), str(tmp_path), *overrides], capture_output=True, text=True, env=env,
-                          timeout=300)
-    assert proc.returncode == 0, proc.stderr[-3000:]
+        "params: {features: [4, 8], lr: 0.01}}]"])
     d0 = torch.load(tmp_path / "disc0.pt", weights_only=True)
     d1 = torch.load(tmp_path / "disc1.pt", weights_only=True)
     (key,) = d0["final"]
