@@ -55,3 +55,9 @@ def test_tampered_or_missing_weights_are_refused(tmp_path: Path) -> None:
     (out_dir / f"{DEFAULT}.json").unlink()
     with pytest.raises(InputError, match="no shipped model"):
         default_model(out_dir)
+
+
+def test_the_packaged_default_model_matches_its_checksum_and_loads() -> None:
+    (model,) = [m for m in shipped_models() if m.name == DEFAULT]
+    net = load_pretrained(default_model(), expect="unet")
+    assert sum(p.numel() for p in net.parameters()) > 1_000_000 and "ACDC val" in model.card["numbers"]

@@ -30,6 +30,7 @@ def test_yaml_flags_and_unknown_keys(tmp_path: Path) -> None:
 def test_predict_without_checkpoint_names_the_missing_shipped_model(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setattr(shipped, "SHIPPED_DIR", tmp_path)
     monkeypatch.setattr(shipped.default_model, "__defaults__", (tmp_path,))
+    monkeypatch.setattr(shipped.shipped_models, "__defaults__", (tmp_path,))
     res = CliRunner().invoke(app, ["predict", str(tmp_path / "x.nii.gz"), "-o", str(tmp_path / "out")])
     assert res.exit_code == 2 and "no shipped model" in res.output and "-c" in res.output
     res = CliRunner().invoke(app, ["models"])
