@@ -8,7 +8,7 @@ from pathlib import Path
 import cmrseg
 
 ROOT = Path(cmrseg.__file__).parent
-CORE = {"engine", "models", "losses", "methods", "metrics"}
+CORE = {"engine", "models", "losses", "methods", "metrics", "data", "io"}
 
 
 def _runtime_imports(tree: ast.AST) -> list[tuple[str, int]]:
@@ -84,6 +84,20 @@ def test_the_checkpoint_layer_imports_nothing_else_of_the_package() -> None:
 
 def test_the_engine_never_calls_up_into_workflows() -> None:
     assert "workflows" not in package_graph().get("engine", {})
+
+
+def test_io_is_the_lowest_data_layer() -> None:
+    """Readers return :class:`cmrseg.io.case.Case`; ``data`` builds on ``io`` and never the other way round."""
+    graph = package_graph()
+    assert set(graph.get("io", {})) <= {"errors", "labels"}, graph.get("io")
+    assert find_cycle(graph, {"data", "io"}) is None
+
+
+def test_case_is_one_type_under_both_names() -> None:
+    from cmrseg.data import Case as DataCase
+    from cmrseg.io.case import Case
+
+    assert DataCase is Case
 
 
 def test_the_cycle_finder_finds_a_known_cycle() -> None:

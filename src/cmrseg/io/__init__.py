@@ -9,6 +9,7 @@ Example:
 
 from cmrseg.io.acdc import list_acdc, list_acdc_cine_frames
 from cmrseg.io.base import CaseRef
+from cmrseg.io.case import Case, validate_label
 from cmrseg.io.cine import Cine, PhaseHint, read_cine, read_input
 from cmrseg.io.detect import LAYOUTS, detect_layout, load_dataset
 from cmrseg.io.dicom import list_dicom, read_dicom_series
@@ -20,7 +21,7 @@ from cmrseg.io.nnunet import list_nnunet
 from cmrseg.io.pairs import list_pairs
 
 __all__ = [
-    "CaseRef", "Cine", "LAYOUTS", "PhaseHint", "read_cine", "read_input", "detect_layout", "list_acdc", "list_acdc_cine_frames", "list_dicom", "list_mnms",
+    "Case", "CaseRef", "Cine", "LAYOUTS", "PhaseHint", "read_cine", "read_input", "detect_layout", "list_acdc", "list_acdc_cine_frames", "list_dicom", "list_mnms",
     "list_mscmr", "list_nnunet", "list_pairs", "load_dataset", "load_ref", "read_dicom_series", "read_nifti",
-    "read_nifti_4d", "read_volume", "write_nifti",
+    "read_nifti_4d", "read_volume", "validate_label", "write_nifti",
 ]

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from cmrseg.data.case import Case
+from cmrseg.io.case import Case
 from cmrseg.errors import InputError
 
 

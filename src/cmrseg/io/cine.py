@@ -28,7 +28,7 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 
-from cmrseg.data.case import Case
+from cmrseg.io.case import Case
 from cmrseg.errors import InputError
 from cmrseg.io.nifti import (check_image_values, is_nifti, load_nifti_image, spacing_from_header, strip_nifti_suffix,
                              write_nifti)

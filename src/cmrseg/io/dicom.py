@@ -20,7 +20,7 @@ import numpy as np
 import pydicom
 from pydicom.errors import InvalidDicomError
 
-from cmrseg.data.case import Case
+from cmrseg.io.case import Case
 from cmrseg.errors import InputError
 from cmrseg.io.base import CaseRef, check_folder, finalize_refs
 from cmrseg.io.nifti import check_image_values, voxel_limit

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cmrseg.data.case import Case, validate_label
+from cmrseg.io.case import Case, validate_label
 from cmrseg.errors import InputError
 from cmrseg.io.base import CaseRef
 from cmrseg.io.dicom import has_dicom_files, is_dicom_file, read_dicom_series
