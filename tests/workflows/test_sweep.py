@@ -1,5 +1,6 @@
-"""cmrseg sweep: every (config, budget, seed) run trained once, scored on val / selection / another set,
-tabulated as mean +- sd over seeds, plotted; a second call reuses the finished runs."""
+"""cmrseg sweep: every (arm, budget, seed) run trained once, scored on val / selection / another set,
+tabulated as mean +- sd over seeds, plotted; a second call reuses the finished runs. Arms (a config with its own
+overrides and name) reach their run's config, under distinct run folders, in the declared order."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from typer.testing import CliRunner
 
 from cmrseg.cli.main import app, spread_multi_values
 from cmrseg.errors import ConfigError
-from cmrseg.workflows.sweep import EvalSet, SweepSpec, run_sweep, summarise
+from cmrseg.workflows.sweep import Arm, EvalSet, SweepSpec, plan_runs, run_sweep, summarise
 from testkit import tiny_overrides
 
 
@@ -65,3 +66,52 @@ def test_eval_sets_and_multi_values_parse() -> None:
 def test_sweep_refuses_a_missing_config(tmp_path: Path) -> None:
     res = CliRunner().invoke(app, ["sweep", str(tmp_path / "nope.yaml"), "--out", str(tmp_path)])
     assert res.exit_code == 2 and "does not exist" in res.output
+
+
+def _tiny(root: Path, out: Path) -> list[str]:
+    return [o for o in tiny_overrides(root, out) if not o.startswith(("train.out_dir", "train.name"))]
+
+
+def test_arm_overrides_reach_their_runs_under_distinct_names(phantom_root: Path, tmp_path: Path,
+                                                             one_thread: None) -> None:
+    config = tmp_path / "sup.yaml"
+    config.write_text("method: {name: supervised}\ndata: {labelled: 2}\n", encoding="utf-8")
+    arms = [Arm(str(config), ("optim.iterations=3",), "three steps"), Arm(str(config), ("optim.iterations=2",))]
+    # sweep-wide iterations=4 (tiny_overrides) is replaced by each arm's own; budget None keeps labelled: 2
+    spec = SweepSpec(arms, [None], [0], tmp_path / "sweep", _tiny(phantom_root, tmp_path), jobs=1, evaluate=False)
+    runs = run_sweep(spec)
+    assert list(runs["run"]) == ["three_steps_s0", "sup_s0"]  # declared order, not alphabetical
+    assert list(runs["config"]) == ["three steps", "sup"] and list(runs["labelled"]) == [2, 2]
+    assert list(runs["iterations"]) == [3, 2]
+    for run, iters in (("three_steps_s0", 3), ("sup_s0", 2)):
+        saved = (spec.out_dir / run / "config.yaml").read_text(encoding="utf-8")
+        assert f"iterations: {iters}" in saved and "labelled: 2" in saved
+    assert "val_dice_mean" not in runs  # train only: no scores, no figure
+    assert not (spec.out_dir / "dice_vs_labelled.png").exists()
+    assert list(pd.read_csv(spec.out_dir / "table.csv")["config"]) == ["three steps", "sup"]
+
+
+def test_plan_lists_runs_checks_configs_and_refuses_collisions(phantom_root: Path, tmp_path: Path) -> None:
+    config = tmp_path / "sup.yaml"
+    config.write_text("method: {name: supervised}\n", encoding="utf-8")
+    spec = SweepSpec([Arm(str(config), ("optim.iterations=7",), "A + b"), str(config)], [1, None], [0, 2],
+                     tmp_path / "sweep", _tiny(phantom_root, tmp_path))
+    plan = plan_runs(spec)
+    assert list(plan["run"]) == ["A_b_l1_s0", "A_b_l1_s2", "A_b_s0", "A_b_s2",
+                                 "sup_l1_s0", "sup_l1_s2", "sup_s0", "sup_s2"]
+    assert list(plan["overrides"][:1]) == ["optim.iterations=7"] and plan["overrides"].iloc[-1] == ""
+    assert not (tmp_path / "sweep").exists()  # planning trains and writes nothing
+    with pytest.raises(ConfigError, match="share a name"):
+        plan_runs(SweepSpec([str(config), Arm(str(config), ("optim.iterations=2",))], [1], [0], tmp_path))
+    with pytest.raises(ConfigError, match="share a run folder key"):
+        plan_runs(SweepSpec([Arm(str(config), name="a b"), Arm(str(config), name="a_b")], [1], [0], tmp_path))
+    with pytest.raises(ConfigError):  # a typo in an arm's override fails before anything trains
+        plan_runs(SweepSpec([Arm(str(config), ("optim.iteratoins=2",))], [1], [0], tmp_path))
+
+
+def test_sweep_dry_run_trains_nothing(tmp_path: Path) -> None:
+    config = tmp_path / "sup.yaml"
+    config.write_text("method: {name: supervised}\n", encoding="utf-8")
+    res = CliRunner().invoke(app, ["sweep", str(config), "--labelled", "3", "--seeds", "1", "--out",
+                                   str(tmp_path / "sweep"), "--dry-run"])
+    assert res.exit_code == 0 and "sup_l3_s1" in res.output and not (tmp_path / "sweep").exists()

@@ -1,21 +1,30 @@
-"""Label-budget sweeps: one config trained at several label budgets and seeds, evaluated, tabulated and plotted.
+"""Sweeps: arms (a config plus overrides) trained at several label budgets and seeds, evaluated, tabulated, plotted.
 
 ``cmrseg sweep RECIPE --labelled 1 3 7 --seeds 0 1 2 [--baseline supervised.yaml]`` trains every
-(config, budget, seed) run of the one engine, resumably (a finished run has ``DONE``; an interrupted one
-continues from ``last.pt``), as many at once as ``--jobs`` (threads per job = cores / jobs, so the machine is
-never oversubscribed). Each run's ``best.pt`` is then scored on ACDC val, on the selection set that chose it
-(``data.selection``) and on any other labelled set given (``--eval NAME=ROOT[:SPLIT]``, e.g. MS-CMRSeg LGE val).
-Outputs under ``runs/sweep/<name>/``: ``runs.csv`` (one row per run), ``table.csv`` / ``table.md`` (mean +- sd
-over seeds per config and budget) and ``dice_vs_labelled.png``.
+(arm, budget, seed) run with :func:`cmrseg.workflows.fit` (one engine run, or the rounds of self-training),
+resumably (a finished run has ``DONE``; an interrupted one continues from ``last.pt``), as many at once as
+``--jobs`` (threads per job = cores / jobs, so the machine is never oversubscribed). Each run's ``best.pt`` is
+then scored on ACDC val, on the selection set that chose it (``data.selection``) and on any other labelled set
+given (``--eval NAME=ROOT[:SPLIT]``, e.g. MS-CMRSeg LGE val). Outputs under ``runs/sweep/<name>/``: ``runs.csv``
+(one row per run), ``table.csv`` / ``table.md`` (mean +- sd over seeds per arm and budget) and
+``dice_vs_labelled.png``.
 
-Layout of one run: ``<out>/<config stem>_l<N>_s<seed>/`` (an ordinary engine run folder), with ``eval/``
-(val), ``selection/eval/`` and ``<set name>/eval/``, each holding the evaluation's ``summary.json``.
+From Python, benchmarks declare their arms (:class:`Arm`: a config, its own overrides, a display name) and
+call :func:`run_sweep`; a budget of ``None`` keeps the config's own ``data.labelled``::
+
+    run_sweep(SweepSpec([Arm("configs/acdc/srscn_7.yaml", ("optim.iterations=2000",), "SRSCN"),
+                         "configs/acdc/supervised_7.yaml"], [None], [0, 1, 2], Path("runs/sweep/priors")))
+
+Layout of one run: ``<out>/<arm key>[_l<N>]_s<seed>/`` (an ordinary engine run folder; the key is the config
+stem for a plain config), with ``eval/`` (val), ``selection/eval/`` and ``<set name>/eval/``, each holding the
+evaluation's ``summary.json``.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,33 +59,115 @@ class EvalSet:
         return cls(name, root, split or None)
 
 
+@dataclass(frozen=True)
+class Arm:
+    """One arm of a sweep: a config with its own overrides, under a name.
+
+    Args:
+        config: YAML config path.
+        overrides: ``key=value`` overrides of this arm only, applied after the sweep's own (so they win).
+        name: the arm's row label in the tables (default: the config's stem).
+        key: stem of its run folders (default: ``name`` made folder-safe: runs of ``Arm("a.yaml")`` are
+            ``a_l<N>_s<seed>``, as for a plain config path).
+    """
+
+    config: str
+    overrides: tuple[str, ...] = ()
+    name: str = ""
+    key: str = ""
+
+    @property
+    def label(self) -> str:
+        return self.name or Path(self.config).stem
+
+    @property
+    def stem(self) -> str:
+        return self.key or re.sub(r"[^A-Za-z0-9._-]+", "_", self.label).strip("_")
+
+
 @dataclass
 class SweepSpec:
-    """What a sweep trains and scores."""
+    """What a sweep trains and scores.
 
-    configs: list[str]
-    labelled: list[int]
+    Args:
+        configs: config paths and/or :class:`Arm` s, in table order.
+        labelled: label budgets (first N training patients); ``None`` keeps each config's own ``data.labelled``
+            (the table then shows the number of labelled patients that gives).
+        seeds: ``train.seed`` of each run.
+        out_dir: folder of the runs and tables.
+        overrides: overrides of every run (an arm's own come after them).
+        eval_sets: other labelled sets every run is scored on.
+        jobs: trainings at once (0: one single-threaded run per core).
+        progress: progress bars of the engine.
+        evaluate: ``False`` trains only (models that are not segmenters, e.g. image translators): rows then
+            hold training time and iterations, and the figure is skipped.
+    """
+
+    configs: list[str | Arm]
+    labelled: list[int | None]
     seeds: list[int]
     out_dir: Path
     overrides: list[str] = field(default_factory=list)
     eval_sets: list[EvalSet] = field(default_factory=list)
     jobs: int = 0  # 0 = one single-threaded run per core
     progress: bool = False
+    evaluate: bool = True
 
-    def run_name(self, config: str, labelled: int, seed: int) -> str:
-        return f"{Path(config).stem}_l{labelled}_s{seed}"
+    def arms(self) -> list[Arm]:
+        return [c if isinstance(c, Arm) else Arm(str(c)) for c in self.configs]
 
-    def runs(self) -> list[tuple[str, int, int]]:
-        return [(c, n, s) for c in self.configs for n in self.labelled for s in self.seeds]
+    def run_name(self, arm: Arm | str, labelled: int | None, seed: int) -> str:
+        arm = arm if isinstance(arm, Arm) else Arm(str(arm))
+        return arm.stem + ("" if labelled is None else f"_l{labelled}") + f"_s{seed}"
 
-
-def run_overrides(spec: SweepSpec, config: str, labelled: int, seed: int, threads: int) -> list[str]:
-    return [*spec.overrides, f"data.labelled={labelled}", f"train.seed={seed}", f"train.threads={threads}",
-            f"train.name={spec.run_name(config, labelled, seed)}", f"train.out_dir={spec.out_dir}",
-            f"train.progress={str(spec.progress).lower()}"]
+    def runs(self) -> list[tuple[Arm, int | None, int]]:
+        return [(a, n, s) for a in self.arms() for n in self.labelled for s in self.seeds]
 
 
-def train_and_score(spec: SweepSpec, config: str, labelled: int, seed: int, threads: int) -> dict:
+def run_overrides(spec: SweepSpec, arm: Arm, labelled: int | None, seed: int, threads: int) -> list[str]:
+    """The sweep's overrides, the arm's, then the run's own (budget, seed, threads, name, folder)."""
+    return [*spec.overrides, *arm.overrides, *([] if labelled is None else [f"data.labelled={labelled}"]),
+            f"train.seed={seed}", f"train.threads={threads}", f"train.name={spec.run_name(arm, labelled, seed)}",
+            f"train.out_dir={spec.out_dir}", f"train.progress={str(spec.progress).lower()}"]
+
+
+def check_spec(spec: SweepSpec) -> None:
+    """Refuse missing configs and arms whose names or run folders would collide."""
+    arms = spec.arms()
+    for a in arms:
+        if not Path(a.config).is_file():
+            raise ConfigError(f"sweep config {a.config} does not exist")
+    for what, values in (("name", [a.label for a in arms]), ("run folder key", [a.stem for a in arms])):
+        twice = sorted({v for v in values if values.count(v) > 1})
+        if twice:
+            raise ConfigError(f"sweep arms share a {what}: {twice}; give each arm its own name (Arm(name=...)) or "
+                              "configs with distinct file names")
+
+
+def _workers(spec: SweepSpec) -> tuple[int, int]:
+    """(runs at once, threads per run)."""
+    cores = os.cpu_count() or 1
+    jobs = max(1, min(spec.jobs or cores, len(spec.runs())))
+    return jobs, max(1, cores // jobs)
+
+
+def plan_runs(spec: SweepSpec) -> pd.DataFrame:
+    """The runs ``spec`` would train, one row each (run folder, arm, budget, seed, config, the arm's overrides),
+    without training; every run's config is loaded with its overrides, so a typo fails here."""
+    from cmrseg.config import load_config
+
+    check_spec(spec)
+    threads = _workers(spec)[1]
+    rows = []
+    for arm, labelled, seed in spec.runs():
+        load_config(arm.config, run_overrides(spec, arm, labelled, seed, threads))
+        rows.append({"run": spec.run_name(arm, labelled, seed), "arm": arm.label,
+                     "labelled": "config" if labelled is None else labelled, "seed": seed, "config": arm.config,
+                     "overrides": " ".join(arm.overrides)})
+    return pd.DataFrame(rows)
+
+
+def train_and_score(spec: SweepSpec, arm: Arm, labelled: int | None, seed: int, threads: int) -> dict:
     """Train one run (skipped when ``DONE``, resumed from ``last.pt``), score it; returns its row."""
     import torch
 
@@ -87,33 +178,51 @@ def train_and_score(spec: SweepSpec, config: str, labelled: int, seed: int, thre
     from cmrseg.workflows import fit
 
     torch.set_num_threads(threads)
-    cfg = load_config(config, run_overrides(spec, config, labelled, seed, threads))
+    cfg = load_config(arm.config, run_overrides(spec, arm, labelled, seed, threads))
     run_dir = Path(cfg.train.out_dir) / cfg.train.name
     if not (run_dir / "DONE").exists():
         fit(cfg, resume=(run_dir / "checkpoints" / "last.pt").exists())
         (run_dir / "DONE").write_text("done\n", encoding="utf-8")
     best = run_dir / "checkpoints" / "best.pt"
-    row: dict = {"config": Path(config).stem, "labelled": labelled, "seed": seed, "run": run_dir.name}
-    hist = pd.read_csv(run_dir / "history.csv")
-    row["train_min"] = round(float(hist["minutes"].iloc[-1]), 1)
-    row["iterations"] = int(hist["iteration"].iloc[-1])
+    split = None
+    if spec.evaluate or cfg.data.labelled is None:
+        split = split_from_config(load_dataset(Path(cfg.data.root), cfg.data.layout), cfg.data, cfg.train.seed)
+    if labelled is None:  # the config's own budget, as a number of patients
+        own = cfg.data.labelled
+        labelled = own if isinstance(own, int) else len(own) if own else len(split.labelled_patients)
+    row: dict = {"config": arm.label, "labelled": labelled, "seed": seed, "run": run_dir.name,
+                 **_history_columns(run_dir)}
+    if not spec.evaluate:
+        return row
     if not (run_dir / "eval" / "summary.json").exists():
         evaluate_run(run_dir, cfg, max_figures=2)
     row.update(_columns("val", run_dir / "eval"))
     row.update(_clinical_columns(run_dir / "eval"))
-    split = split_from_config(load_dataset(Path(cfg.data.root), cfg.data.layout), cfg.data, cfg.train.seed)
     if split.selection:
         sel_dir = run_dir / "selection"
         if not (sel_dir / "eval" / "summary.json").exists():
             evaluate_checkpoint(best, cfg.data.root, sel_dir, split="train", patients=sorted(
-                {r.patient for r in split.selection}), progress=False, threads=threads, max_figures=0)
+                {r.patient for r in split.selection}), progress=False, threads=threads, max_figures=0,
+                device=cfg.train.device)
         row.update(_columns("sel", sel_dir / "eval"))
     for es in spec.eval_sets:
         if not (run_dir / es.name / "eval" / "summary.json").exists():
             evaluate_checkpoint(best, es.root, run_dir / es.name, split=es.split, progress=False, threads=threads,
-                                max_figures=2)
+                                max_figures=2, device=cfg.train.device)
         row.update(_columns(es.name, run_dir / es.name / "eval"))
     return row
+
+
+def _history_columns(run_dir: Path) -> dict:
+    """Training minutes and iterations from the run's ``history.csv``, summed over the rounds of a
+    self-training run (``round<r>/history.csv``)."""
+    top = run_dir / "history.csv"
+    paths = [top] if top.exists() else sorted(run_dir.glob("round*/history.csv"))
+    if not paths:
+        return {}
+    hists = [pd.read_csv(p) for p in paths]
+    return {"train_min": round(sum(float(h["minutes"].iloc[-1]) for h in hists), 1),
+            "iterations": sum(int(h["iteration"].iloc[-1]) for h in hists)}
 
 
 def _columns(prefix: str, eval_dir: Path) -> dict:
@@ -137,9 +246,9 @@ def _clinical_columns(eval_dir: Path) -> dict:
 
 
 def summarise(rows: pd.DataFrame) -> pd.DataFrame:
-    """Mean and sample sd over seeds per (config, labelled) of every numeric score column."""
+    """Mean and sample sd over seeds per (config, labelled) of every numeric score column, in the rows' order."""
     scores = [c for c in rows.columns if c not in {"config", "labelled", "seed", "run"}]
-    g = rows.groupby(["config", "labelled"], sort=True)
+    g = rows.groupby(["config", "labelled"], sort=False)
     out = g[scores].mean().round(4)
     sd = g[scores].std().round(4).add_suffix("_sd")
     out = out.join(sd)
@@ -197,20 +306,19 @@ def plot_dice_vs_labelled(summary: pd.DataFrame, path: Path, metric: str = "val_
 
 
 def run_sweep(spec: SweepSpec) -> pd.DataFrame:
-    """Train and score every run of ``spec``; write runs.csv, table.csv, table.md and the figure."""
-    for c in spec.configs:
-        if not Path(c).is_file():
-            raise ConfigError(f"sweep config {c} does not exist")
-    cores = os.cpu_count() or 1
-    jobs = max(1, min(spec.jobs or cores, len(spec.runs())))
-    threads = max(1, cores // jobs)
+    """Train and score every run of ``spec``; write runs.csv, table.csv, table.md and the figure.
+
+    Returns one row per run (``config`` holds the arm's name, ``run`` its folder under ``spec.out_dir``), in
+    the order of the arms, then budget, then seed."""
+    check_spec(spec)
+    jobs, threads = _workers(spec)
     spec.out_dir.mkdir(parents=True, exist_ok=True)
     rows: list[dict] = []
     todo = spec.runs()
     console.print(f"[bold]sweep[/] {len(todo)} runs, {jobs} at a time x {threads} thread(s) -> {spec.out_dir}")
     failed: list[str] = []
 
-    def collect(key: tuple[str, int, int], get: Callable[[], dict]) -> None:
+    def collect(key: tuple[Arm, int | None, int], get: Callable[[], dict]) -> None:
         name = spec.run_name(*key)
         try:
             rows.append(get())
@@ -218,7 +326,8 @@ def run_sweep(spec: SweepSpec) -> pd.DataFrame:
             failed.append(f"{name}: {type(exc).__name__}: {exc}")
             console.print(f"[red]failed[/] {name}: {exc}")
             return
-        console.print(f"[green]done[/] {name} val {rows[-1]['val_dice_mean']:.3f}")
+        val = rows[-1].get("val_dice_mean")
+        console.print(f"[green]done[/] {name}" + ("" if val is None else f" val {val:.3f}"))
 
     if jobs == 1:
         for key in todo:
@@ -232,12 +341,16 @@ def run_sweep(spec: SweepSpec) -> pd.DataFrame:
                 collect(futures[fut], fut.result)
     if not rows:
         raise ConfigError("every run of the sweep failed:\n" + "\n".join(failed))
-    df = pd.DataFrame(rows).sort_values(["config", "labelled", "seed"])
+    order = {a.label: i for i, a in enumerate(spec.arms())}
+    df = pd.DataFrame(rows)
+    df = (df.assign(_arm=df["config"].map(order)).sort_values(["_arm", "labelled", "seed"]).drop(columns="_arm")
+          .reset_index(drop=True))
     df.to_csv(spec.out_dir / "runs.csv", index=False)
     summary = summarise(df)
     summary.to_csv(spec.out_dir / "table.csv", index=False)
     (spec.out_dir / "table.md").write_text(markdown_table(summary, spec.eval_sets), encoding="utf-8")
-    plot_dice_vs_labelled(summary, spec.out_dir / "dice_vs_labelled.png")
+    if "val_dice_mean" in summary:
+        plot_dice_vs_labelled(summary, spec.out_dir / "dice_vs_labelled.png")
     if failed:
         (spec.out_dir / "failed.txt").write_text("\n".join(failed) + "\n", encoding="utf-8")
         raise ConfigError(f"{len(failed)} of {len(todo)} runs failed (tables hold the others; see "
