@@ -1,11 +1,14 @@
-"""Seconds per training step of each recipe, and the ratio to the supervised baseline measured in the same run.
+"""Milliseconds per training step of each recipe (ablation row) per precision, and the ratio to the first config
+measured in the same run.
 
     python benchmarks/recipe_step_time.py configs/recipes/supervised.yaml configs/recipes/painted.yaml \
-        configs/recipes/copy_paste.yaml configs/recipes/semi.yaml --labelled 3 --steps 10 --threads 1
+        configs/recipes/copy_paste.yaml configs/recipes/semi.yaml --labelled 3 --steps 10 --threads 1 \
+        --precisions bf16 fp32
 
 Builds each config's data (real ACDC, preprocessing cached), runs ``--warmup`` steps, then times ``--steps``
 steps of the engine (batches drawn and augmented, forward, terms, backward, AdamW, EMA) and prints the median.
-The first config is the baseline of the ratios. Used to size a sweep within its time budget per run.
+The first config is the baseline of the ratios; each row also prints what its ingredient adds over the row
+before it (the configs are given in ablation order). Used to size a sweep within its time budget per run.
 """
 
 from __future__ import annotations
@@ -49,13 +52,18 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=10)
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--precisions", nargs="+", default=["bf16", "fp32"], choices=["bf16", "fp32"])
     args = ap.parse_args()
-    overrides = [f"data.labelled={args.labelled}", f"train.threads={args.threads}", "train.progress=false"]
-    rows = [(c, seconds_per_step(c, overrides, args.steps, args.warmup)) for c in args.configs]
-    base = rows[0][1]
-    print(f"\n{'config':45s} {'s/step':>8s} {'x baseline':>11s}")
-    for c, s in rows:
-        print(f"{c:45s} {s:8.3f} {s / base:11.2f}")
+    print(f"\n{'config':40s} {'precision':>9s} {'ms/step':>8s} {'x first':>8s} {'+ms vs row above':>17s}")
+    for precision in args.precisions:
+        overrides = [f"data.labelled={args.labelled}", f"train.threads={args.threads}", "train.progress=false",
+                     f"train.precision={precision}"]
+        rows = [(c, 1000 * seconds_per_step(c, overrides, args.steps, args.warmup)) for c in args.configs]
+        prev = None
+        for c, ms in rows:
+            added = "-" if prev is None else f"{ms - prev:+.0f}"
+            print(f"{c:40s} {precision:>9s} {ms:8.0f} {ms / rows[0][1]:8.2f} {added:>17s}", flush=True)
+            prev = ms
 
 
 if __name__ == "__main__":
