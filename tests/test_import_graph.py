@@ -89,7 +89,7 @@ def test_the_engine_never_calls_up_into_workflows() -> None:
 def test_io_is_the_lowest_data_layer() -> None:
     """Readers return :class:`cmrseg.io.case.Case`; ``data`` builds on ``io`` and never the other way round."""
     graph = package_graph()
-    assert set(graph.get("io", {})) <= {"errors", "labels"}, graph.get("io")
+    assert set(graph.get("io", {})) <= {"axes", "errors", "labels"}, graph.get("io")
     assert find_cycle(graph, {"data", "io"}) is None
 
 

@@ -316,9 +316,9 @@ APIS: dict[str, Callable[[Path], object]] = {
 
 CASES: list[tuple[str, Callable[[Path], Built], str, str]] = [
     # dimensionality
-    ("2d", nii_2d, "read_volume", "expected a 3D volume, got 2D"),
-    ("4d_where_3d_expected", nii_4d, "read_volume", "expected a 3D volume, got 4D"),
-    ("5d", nii_5d, "read_volume", "expected a 3D volume, got 5D"),
+    ("2d", nii_2d, "read_volume", "expected a 3D volume, got 2D data, shape (x, y) = ("),
+    ("4d_where_3d_expected", nii_4d, "read_volume", "expected a 3D volume, got 4D data, shape (x, y, z, t) = ("),
+    ("5d", nii_5d, "read_volume", "expected a 3D volume, got 5D data, shape (5 values) = ("),
     ("4d_label", _label(lambda: np.stack([label()] * 2), np.uint8), "label", "got 4D"),
     # voxel values
     ("nan_voxel", _with_value(np.nan, "nan.nii.gz"), "read_volume", "1 NaN/Inf voxels"),
@@ -326,7 +326,8 @@ CASES: list[tuple[str, Callable[[Path], Built], str, str]] = [
     ("constant_image", constant_image, "read_volume", "is constant (every voxel is 12)"),
     # spacing
     ("spacing_zero", _with_pixdim((1.25, 0.0, 8.0), "zero.nii.gz"), "read_volume", "zero, negative or not finite"),
-    ("spacing_negative", _with_pixdim((-1.25, 1.5, 8.0), "neg.nii.gz"), "read_volume", "(-1.25, 1.5, 8.0)"),
+    ("spacing_negative", _with_pixdim((-1.25, 1.5, 8.0), "neg.nii.gz"), "read_volume",
+     "(x, y, z) = (-1.25, 1.5, 8) mm"),
     ("spacing_missing_nan", _with_pixdim((np.nan, 1.5, 8.0), "nanpix.nii.gz"), "read_volume", "not finite"),
     # broken / wrong files and paths
     ("truncated_gz", truncated_gz, "read_volume", "corrupt or truncated"),
@@ -342,15 +343,17 @@ CASES: list[tuple[str, Callable[[Path], Built], str, str]] = [
     ("empty_folder", empty_folder, "read_volume", "folder is empty"),
     ("folder_without_images", folder_without_images, "read_volume", "holds no DICOM files"),
     # size claimed by the header: refused before allocating (2.7e12 voxels would raise MemoryError otherwise)
-    ("huge_header", _header_shape((30000, 30000, 3000), "huge.nii.gz"), "read_volume", "more than the limit of"),
-    ("zero_size_header", _header_shape((0, 6, 3), "nothing.nii.gz"), "read_volume", "empty array"),
+    ("huge_header", _header_shape((30000, 30000, 3000), "huge.nii.gz"), "read_volume",
+     "claims shape (x, y, z) = (30000, 30000, 3000): 2,700,000,000,000 voxels, more than the limit of"),
+    ("zero_size_header", _header_shape((0, 6, 3), "nothing.nii.gz"), "read_volume",
+     "empty array (shape (x, y, z) = (0, 6, 3))"),
     # label maps
     ("label_value_7", _label(label(codes=(0, 1, 7)), np.uint8), "label", "values [7] are outside 0..3"),
     ("label_negative", _label(_negative, np.int16), "label", "values [-1] are outside"),
     ("label_float_fractional", _label(_fractional, np.float32), "label", "non-integer values"),
     ("label_nan", _label(_nan_label, np.float32), "label", "contains NaN/Inf"),
     ("label_shape_mismatch", _label(np.zeros((3, 6, 4), np.uint8), np.uint8), "label",
-     "label shape (3, 6, 4) does not match image shape (3, 6, 5)"),
+     "label shape (z, y, x) = (3, 6, 4) does not match the image's shape (z, y, x) = (3, 6, 5)"),
     ("label_affine_flipped", _label(label(), np.uint8, FLIPPED_X), "label", "not on the image's voxel grid"),
     ("label_affine_shifted", _label(label(), np.uint8, SHIFTED), "label", "by up to 5.00 mm"),
     ("label_corrupt", label_corrupt, "label", "corrupt or truncated"),
@@ -377,7 +380,7 @@ CASES: list[tuple[str, Callable[[Path], Built], str, str]] = [
     # evaluation
     ("evaluate_gt_value_7", _eval(label(), label(codes=(0, 7)), "gt"), "evaluate", "values [7] are outside"),
     ("evaluate_shape_mismatch", _eval(label(), label(shape=(3, 6, 4)), "pred"), "evaluate",
-     "prediction shape (3, 6, 5) differs from GT shape (3, 6, 4)"),
+     "prediction shape (z, y, x) = (3, 6, 5) differs from GT shape (z, y, x) = (3, 6, 4)"),
     ("evaluate_pred_corrupt", evaluate_pred_corrupt, "evaluate", "corrupt or truncated"),
 ]
 
@@ -405,9 +408,9 @@ def test_voxel_limit_is_configurable(tmp_path, monkeypatch) -> None:
     write_dicom_series(tmp_path / "sax", _vol(), SPACING)  # 4 * 6 * 5 = 120 voxels
     assert read_volume(nii).shape == (3, 6, 5)
     monkeypatch.setenv("CMRSEG_MAX_VOXELS", "89")
-    with pytest.raises(InputError, match="= 90 voxels, more than the limit of 89"):
+    with pytest.raises(InputError, match=r"shape \(x, y, z\) = \(5, 6, 3\): 90 voxels, more than the limit of 89"):
         read_volume(nii)
-    with pytest.raises(InputError, match="120 voxels, more than the limit of 89") as err:
+    with pytest.raises(InputError, match=r"6 x 5 \(rows x columns\) = 120 voxels, more than the limit of 89") as err:
         read_volume(tmp_path / "sax")
     assert str(tmp_path / "sax") in str(err.value)
     monkeypatch.setenv("CMRSEG_MAX_VOXELS", "90")

@@ -59,7 +59,7 @@ def test_evaluate_pair_rejects_bad_labels_and_shapes():
     bad[0, 0, 0] = 7
     with pytest.raises(InputError, match="outside 0..3"):
         evaluate_pair(bad, heart(), SPACING)
-    with pytest.raises(InputError, match="differs from GT shape"):
+    with pytest.raises(InputError, match=r"prediction shape \(z, y, x\) = \(3, .*differs from GT shape \(z, y, x\)"):
         evaluate_pair(heart()[:3], heart(), SPACING)
 
 

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from cmrseg.axes import shape_text
 from cmrseg.metrics.clusters import match_clusters  # noqa: F401  (re-exported)
 
 __all__ = ["ChanVeseResult", "chan_vese_multiphase", "checkerboard_init", "otsu_init", "match_clusters"]
@@ -112,7 +113,7 @@ def chan_vese_multiphase(image: np.ndarray, n_phases: int = 4, mu: float = 0.02,
         raise ValueError(f"n_phases must be a power of two >= 2 (log2 of it level sets), got {n_phases}")
     img = np.asarray(image, dtype=np.float64)
     if img.ndim != 2:
-        raise ValueError(f"image must be 2D, got shape {img.shape}")
+        raise ValueError(f"image must be a 2D slice (y, x), got {shape_text(img.shape, 'yx')}")
     if normalise:
         lo, hi = np.percentile(img, [1.0, 99.0])
         img = np.clip((img - lo) / (hi - lo if hi > lo else 1.0), 0.0, 1.0)
@@ -124,7 +125,7 @@ def chan_vese_multiphase(image: np.ndarray, n_phases: int = 4, mu: float = 0.02,
     else:
         phi = np.array(init, dtype=np.float64)
     if phi.shape != (m, *img.shape):
-        raise ValueError(f"init must have shape {(m, *img.shape)}, got {phi.shape}")
+        raise ValueError(f"init must be level sets (phase, y, x) = {(m, *img.shape)}, got {phi.shape}")
     sign = np.array([[1.0 if (p >> j) & 1 else -1.0 for p in range(2 ** m)] for j in range(m)])  # (m, P)
     eta = 1e-16
     converged, it = False, 0

@@ -104,7 +104,7 @@ def sample_anatomy(
         spacing: ``(sz, sy, sx)`` mm; default ``(8..10, s, s)`` with ``s`` in 1.3..1.8.
     """
     if shape is not None and n_slices is not None and shape[0] != n_slices:
-        raise ValueError(f"n_slices={n_slices} disagrees with shape={shape}")
+        raise ValueError(f"n_slices={n_slices} disagrees with shape (z, y, x) = {shape}")
     u = rng.uniform
     nz = int(shape[0]) if shape is not None else int(n_slices or rng.integers(8, 13))
     if shape is None:
@@ -115,7 +115,7 @@ def sample_anatomy(
     shape = tuple(int(v) for v in shape)  # type: ignore[assignment]
     spacing = tuple(float(v) for v in spacing)  # type: ignore[assignment]
     if len(shape) != 3 or min(shape) < 1 or len(spacing) != 3 or min(spacing) <= 0:
-        raise ValueError(f"bad phantom grid: shape={shape}, spacing={spacing}")
+        raise ValueError(f"bad phantom grid: shape (z, y, x) = {shape}, spacing (z, y, x) = {spacing} mm")
     sz, sy, sx = spacing
 
     scale = u(0.85, 1.15)

@@ -59,7 +59,7 @@ MANIFEST_REQUIRED = ("case_id", "image")
 MANIFEST_OPTIONAL = ("label", "patient", "phase")
 RESULT_COLUMNS = (
     "case_id", "patient", "phase", "frame", "time_ms", "status", "error", "image", "label", "output", "n_slices",
-    "spacing_mm", "LV_ml", "Myo_ml", "RV_ml", "LV_fragment_pct", "Myo_fragment_pct", "RV_fragment_pct",
+    "spacing_mm_zyx", "LV_ml", "Myo_ml", "RV_ml", "LV_fragment_pct", "Myo_fragment_pct", "RV_fragment_pct",
     "Dice_LV", "Dice_Myo", "Dice_RV", "qc_flags", "qc_ok", "notes", "seconds", "worker", "finished_at",
     "postprocess", "checkpoint", "checkpoint_sha256", "checkpoint_iteration", "cmrseg_version",
 )
@@ -245,12 +245,16 @@ def write_record(records_dir: Path, record: dict) -> None:
 
 
 def read_record(path: Path) -> dict | None:
-    """A record, or ``None`` when missing or unreadable (treated as not done)."""
+    """A record, or ``None`` when missing or unreadable (treated as not done). A record of an older run names
+    its spacing ``spacing_mm``; it is read as ``spacing_mm_zyx`` (the same values, slice spacing first)."""
     try:
         with open(path, encoding="utf-8") as fh:
-            return json.load(fh)
+            record = json.load(fh)
     except (OSError, ValueError):
         return None
+    if isinstance(record, dict) and "spacing_mm" in record:
+        record.setdefault("spacing_mm_zyx", record.pop("spacing_mm"))
+    return record
 
 
 def remove_temp_files(out: Path) -> int:
@@ -357,7 +361,7 @@ def process_chunk(predictor: Any, refs: Sequence[CaseRef], out: Path, provenance
             dice = dice_per_structure(pred.label, gt) if gt is not None else {}
             rec = _base_record(ref, provenance)
             rec.update(status="ok", output=str(dst.relative_to(out)), n_slices=int(case.shape[0]),
-                       spacing_mm=",".join(f"{s:g}" for s in case.spacing), notes=note,
+                       spacing_mm_zyx=",".join(f"{s:g}" for s in case.spacing), notes=note,
                        qc_flags=";".join(flags), qc_ok=not flags,
                        seconds=round(seconds + shared + time.perf_counter() - t0, 4),
                        finished_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import nibabel as nib
 
+from cmrseg.axes import FILE_XYZT, shape_text
 from cmrseg.errors import InputError
 from cmrseg.io.base import CaseRef, check_folder, finalize_refs
 
@@ -160,7 +161,7 @@ def list_acdc_cine_frames(patient_dir: Path) -> list[CaseRef]:
     except Exception as exc:  # nibabel raises several types for bad headers
         raise InputError(f"cannot read NIfTI header ({exc})", cine, "re-download the file") from exc
     if len(shape) != 4:
-        raise InputError(f"expected a 4D cine, got shape {shape}", cine)
+        raise InputError(f"expected a 4D cine, got {shape_text(shape, FILE_XYZT)} in the header", cine)
     phases: dict[int, str] = {}
     if (pdir / "Info.cfg").is_file():
         info = read_info_cfg(pdir / "Info.cfg")

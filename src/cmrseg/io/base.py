@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from cmrseg.io.case import Case
 from cmrseg.errors import InputError
+from cmrseg.io.case import Case
 
 
 @dataclass

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from cmrseg.axes import shape_text
 from cmrseg.errors import InputError
 from cmrseg.labels import NUM_CLASSES, UNANNOTATED
 
@@ -55,7 +56,8 @@ class Case:
         src = self.source
         if self.image.ndim != 3:
             raise InputError(
-                f"image must be a 3D volume (z, y, x); got {self.image.ndim}D with shape {self.image.shape}",
+                f"image must be a 3D volume (z, y, x); got {self.image.ndim}D, "
+                f"{shape_text(self.image.shape)}",
                 src,
                 "pass one cardiac frame; split a 4D cine into frames first",
             )
@@ -65,7 +67,7 @@ class Case:
             raise InputError(f"image contains {n} NaN/Inf voxels", src, "repair or re-export the image")
         sp = tuple(float(s) for s in self.spacing)
         if len(sp) != 3 or not all(np.isfinite(s) and s > 0 for s in sp):
-            raise InputError(f"voxel spacing must be 3 positive numbers in mm; got {self.spacing}", src,
+            raise InputError(f"voxel spacing must be 3 positive numbers (z, y, x) in mm; got {self.spacing}", src,
                              "fix the pixdim / PixelSpacing in the file header")
         self.spacing = sp  # type: ignore[assignment]
         if self.label is not None:
@@ -95,7 +97,7 @@ def validate_label(
     """
     label = np.asarray(label)
     if label.shape != tuple(shape):
-        raise InputError(f"label shape {label.shape} does not match image shape {tuple(shape)}", path,
+        raise InputError(f"label {shape_text(label.shape)} does not match the image's {shape_text(shape)}", path,
                          "give the label map of this very image (same grid)")
     if not np.all(np.isfinite(label)):
         raise InputError("label map contains NaN/Inf", path, "re-export the label map as integers")

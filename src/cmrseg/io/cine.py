@@ -28,8 +28,9 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 
-from cmrseg.io.case import Case
+from cmrseg.axes import FILE_XYZT, TZYX, shape_text
 from cmrseg.errors import InputError
+from cmrseg.io.case import Case
 from cmrseg.io.nifti import (check_image_values, is_nifti, load_nifti_image, spacing_from_header, strip_nifti_suffix,
                              write_nifti)
 
@@ -88,7 +89,8 @@ class Cine:
 
     def __post_init__(self) -> None:
         if self.image.ndim != 4:
-            raise InputError(f"a cine is (t, z, y, x); got shape {self.image.shape}", self.source)
+            raise InputError(f"a cine is a 4D array (t, z, y, x); got {shape_text(self.image.shape, TZYX)}",
+                             self.source)
         if self.frame_times_ms is not None and len(self.frame_times_ms) != self.n_frames:
             raise InputError(f"{len(self.frame_times_ms)} frame times for {self.n_frames} frames", self.source)
 
@@ -117,7 +119,8 @@ class Cine:
         interval kept; DICOM input: scanner coordinates, codes 1)."""
         labels = np.asarray(labels)
         if labels.shape != self.image.shape:
-            raise ValueError(f"label shape {labels.shape} is not the cine's {self.image.shape}")
+            raise ValueError(f"label {shape_text(labels.shape, TZYX)} is not the cine's "
+                             f"{shape_text(self.image.shape, TZYX)}")
         if self.header is not None:
             return write_nifti(labels, self.affine, path, header=self.header)
         return write_nifti(labels, self.affine, path, codes=(1, 1), frame_ms=self.frame_interval_ms)
@@ -204,8 +207,8 @@ def _read_cine(path: Path, phases_csv: str | Path | None, frame_ms: float | None
         img = load_nifti_image(path)
         data = np.asanyarray(img.dataobj)
         if data.ndim != 4:
-            raise InputError(f"expected a 4D cine (x, y, z, t), got {data.ndim}D with shape {data.shape}", path,
-                             "give a 4D cine NIfTI, or segment a 3D volume as it is")
+            raise InputError(f"expected a 4D cine, got {data.ndim}D data, {shape_text(data.shape, FILE_XYZT)} "
+                             "in the file", path, "give a 4D cine NIfTI, or segment a 3D volume as it is")
         sx, sy, sz = spacing_from_header(img, path, 3)
         arr = np.ascontiguousarray(np.transpose(data, (3, 2, 1, 0))).astype(np.float32)
         check_image_values(arr, path, "cine")

@@ -20,12 +20,14 @@ import numpy as np
 import pydicom
 from pydicom.errors import InvalidDicomError
 
-from cmrseg.io.case import Case
+from cmrseg.axes import shape_text, spacing_text
 from cmrseg.errors import InputError
 from cmrseg.io.base import CaseRef, check_folder, finalize_refs
+from cmrseg.io.case import Case
 from cmrseg.io.nifti import check_image_values, voxel_limit
 
 log = logging.getLogger(__name__)
+ROWS_COLUMNS = ("rows", "columns")  # a DICOM image's axes; PixelSpacing is (row, column) spacing = (y, x)
 
 #: Two images closer than this along the slice normal are at the same position (cine frames).
 SAME_POSITION_MM = 0.01
@@ -141,8 +143,13 @@ def _check_consistent(folder: Path, slices: list[_Slice]) -> None:
                              f"{s.path.name}: {s.orientation.round(3)})", folder,
                              "give a folder with one short-axis stack only")
         if s.shape != first.shape or not np.allclose(s.pixel_spacing, first.pixel_spacing, rtol=1e-3):
-            raise InputError(f"slices differ in size or pixel spacing ({first.path.name}: {first.shape} "
-                             f"{first.pixel_spacing}, {s.path.name}: {s.shape} {s.pixel_spacing})", folder)
+            raise InputError(f"slices differ in size or pixel spacing ({first.path.name}: {_grid(first)}; "
+                             f"{s.path.name}: {_grid(s)})", folder)
+
+
+def _grid(s: _Slice) -> str:
+    """``shape (rows, columns) = (256, 216), spacing (y, x) = (1.37, 1.37) mm`` of one slice."""
+    return f"{shape_text(s.shape, ROWS_COLUMNS)}, {spacing_text(s.pixel_spacing, 'yx')}"
 
 
 def _where(position_mm: float, s: _Slice) -> str:
@@ -394,7 +401,8 @@ def _decode(layout: SeriesLayout, t: int) -> np.ndarray:
         if plane.ndim == 3 and plane.shape[0] == 1:
             plane = plane[0]
         if plane.shape != g[t].shape:
-            raise InputError(f"decoded image is {plane.shape}, the header says Rows x Columns = {g[t].shape}",
+            raise InputError(f"decoded image has {shape_text(plane.shape, ROWS_COLUMNS)}, the header says (Rows, "
+                             f"Columns) = {g[t].shape}",
                              g[t].path, "re-export the file (it may be truncated)")
         planes.append(plane)
     return np.stack(planes)
@@ -404,8 +412,8 @@ def _check_voxels(layout: SeriesLayout, n_frames: int) -> None:
     rows, cols = layout.groups[0][0].shape
     n_voxels, limit = n_frames * layout.n_slices * rows * cols, voxel_limit()
     if n_voxels > limit:  # refused before SimpleITK allocates anything
-        raise InputError(f"the headers claim {n_frames} frame(s) of {layout.n_slices} slices of {rows} x {cols} = "
-                         f"{n_voxels:,} voxels, more than the limit of {limit:,}", layout.folder,
+        raise InputError(f"the headers claim {n_frames} frame(s) of {layout.n_slices} slices of {rows} x {cols} "
+                         f"(rows x columns) = {n_voxels:,} voxels, more than the limit of {limit:,}", layout.folder,
                          "check the series; crop a genuinely larger one, or raise CMRSEG_MAX_VOXELS")
 
 

@@ -12,9 +12,10 @@ from pathlib import Path
 
 import numpy as np
 
-from cmrseg.io.case import Case, validate_label
+from cmrseg.axes import FILE_XYZT, shape_text, spacing_text
 from cmrseg.errors import InputError
 from cmrseg.io.base import CaseRef
+from cmrseg.io.case import Case, validate_label
 from cmrseg.io.dicom import has_dicom_files, is_dicom_file, read_dicom_series
 from cmrseg.io.nifti import (check_image_values, is_nifti, load_nifti_image, read_nifti, spacing_from_header,
                               strip_nifti_suffix)
@@ -30,8 +31,9 @@ def read_nifti_frame(path: str | Path, time_index: int, kind: str = "image") -> 
     img = load_nifti_image(path)
     data = np.asanyarray(img.dataobj)
     if data.ndim != 4:
-        raise InputError(f"expected a 4D cine (x, y, z, t) to take frame {time_index} from, got {data.ndim}D "
-                         f"with shape {data.shape}", path, "give a 4D cine, or no frame for a 3D volume")
+        raise InputError(f"expected a 4D cine to take frame {time_index} from, got {data.ndim}D data, "
+                         f"{shape_text(data.shape, FILE_XYZT)} in the file", path,
+                         "give a 4D cine, or no frame for a 3D volume")
     if not 0 <= time_index < data.shape[3]:
         raise InputError(f"frame (time index) {time_index} is outside 0..{data.shape[3] - 1}", path,
                          "check the ED/ES frame numbers (0-based time indices)")
@@ -96,7 +98,7 @@ def _read_label(ref: CaseRef, path: Path, image: Volume, scribble: bool) -> np.n
         label, spacing, affine = read_nifti(path, "label")
     if label.shape == image[0].shape:
         if not np.allclose(spacing, image[1], rtol=1e-2):
-            log.warning("%s: label spacing %s differs from image spacing %s", path, spacing, image[1])
+            log.warning("%s: label %s differs from the image's %s", path, spacing_text(spacing), spacing_text(image[1]))
         check_same_grid(image[2], affine, label.shape, image[1], path)
     if ref.label_map is not None:
         label = remap_labels(label, ref.label_map, path)

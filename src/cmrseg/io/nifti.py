@@ -18,6 +18,7 @@ import nibabel as nib
 import numpy as np
 from nibabel.openers import ImageOpener
 
+from cmrseg.axes import FILE_XYZT, axes_values, shape_text
 from cmrseg.errors import InputError
 
 NIFTI_SUFFIXES = (".nii.gz", ".nii")
@@ -90,11 +91,12 @@ def _check_size(path: Path, shape: tuple[int, ...]) -> None:
     for d in shape:
         n *= int(d)  # Python ints: no overflow for hostile headers
     if n == 0:
-        raise InputError(f"the header describes an empty array (shape {tuple(shape)})", path,
+        raise InputError(f"the header describes an empty array ({shape_text(shape, FILE_XYZT)})", path,
                          "re-export the volume; every dimension must be at least 1")
     limit = voxel_limit()
     if n > limit:
-        raise InputError(f"the header claims shape {tuple(shape)} = {n:,} voxels, more than the limit of {limit:,} "
+        raise InputError(f"the header claims {shape_text(shape, FILE_XYZT)}: {n:,} voxels, more than the limit of "
+                         f"{limit:,} "
                          "(corrupt header, or not a cardiac volume)", path,
                          "check the file; crop a genuinely larger volume, or raise the limit with the "
                          "environment variable CMRSEG_MAX_VOXELS")
@@ -137,13 +139,14 @@ def load_nifti_image(path: str | Path) -> nib.Nifti1Image:
     except _READ_ERRORS as exc:
         raise _corrupt(path, exc) from exc
     except MemoryError as exc:
-        raise InputError(f"not enough memory to read {img.shape} voxels", path,
+        raise InputError(f"not enough memory to read the voxels ({shape_text(img.shape, FILE_XYZT)})", path,
                          "free memory or crop the volume") from exc
     raw = _raw_zooms(path, img)
     if raw is not None and not all(np.isfinite(z) and z > 0 for z in raw):
         # nibabel silently replaces zero pixdim by 1 mm and negative pixdim by its absolute value on load;
         # a wrong scale or an ambiguous sign would corrupt every mm measure, so refuse instead of guessing
-        raise InputError(f"voxel spacing (pixdim) in the header is zero, negative or not finite: {raw}", path,
+        raise InputError("voxel spacing (pixdim) in the header is zero, negative or not finite: "
+                         f"{axes_values(raw, FILE_XYZT, 'mm')}", path,
                          "set the correct positive pixdim in the header (e.g. with nibabel or SimpleITK)")
     # Keep the voxels just read in memory so callers do not decompress the file a second time.
     return img.__class__(data, img.affine, img.header)
@@ -174,7 +177,8 @@ def spacing_from_header(img: nib.Nifti1Image, path: str | Path, ndim: int = 3) -
     """Voxel sizes ``(i, j, k)`` in mm from the header; raises when missing, zero or not finite."""
     zooms = tuple(float(z) for z in img.header.get_zooms()[:ndim])
     if len(zooms) < ndim or not all(np.isfinite(z) and z > 0 for z in zooms):
-        raise InputError(f"voxel spacing (pixdim) is missing or not positive: {zooms}", path,
+        raise InputError("voxel spacing (pixdim) is missing or not positive: "
+                         f"{axes_values(zooms, FILE_XYZT, 'mm')}", path,
                          "set the correct pixdim in the header (e.g. with nibabel or SimpleITK)")
     return zooms
 
@@ -200,7 +204,7 @@ def read_nifti(path: str | Path, kind: str = "image") -> tuple[np.ndarray, tuple
         data = data[..., 0]
     if data.ndim != 3:
         raise InputError(
-            f"expected a 3D volume, got {data.ndim}D with shape {data.shape}", path,
+            f"expected a 3D volume, got {data.ndim}D data, {shape_text(data.shape, FILE_XYZT)} in the file", path,
             "pass a single frame (for a 4D cine, use a reader that splits frames, e.g. the ACDC or M&Ms layout)"
             if data.ndim == 4 else "pass a 3D short-axis stack")
     spacing = spacing_from_header(img, path, 3)
@@ -217,7 +221,8 @@ def read_nifti_4d(path: str | Path) -> tuple[np.ndarray, tuple[float, float, flo
     img = load_nifti_image(path)
     data = np.asanyarray(img.dataobj)
     if data.ndim != 4:
-        raise InputError(f"expected a 4D cine (x, y, z, t), got {data.ndim}D with shape {data.shape}", path)
+        raise InputError(f"expected a 4D cine, got {data.ndim}D data, {shape_text(data.shape, FILE_XYZT)} in the "
+                         "file", path)
     spacing = spacing_from_header(img, path, 3)
     arr = np.transpose(data, (3, 2, 1, 0)).astype(np.float32)
     check_image_values(arr, path, "cine")
@@ -245,7 +250,8 @@ def write_nifti(array_zyx: np.ndarray, affine: np.ndarray, path: str | Path,
     path.parent.mkdir(parents=True, exist_ok=True)
     arr = np.asarray(array_zyx)
     if arr.ndim not in (3, 4):
-        raise ValueError(f"write_nifti takes a 3D (z, y, x) or 4D (t, z, y, x) array, got shape {arr.shape}")
+        raise ValueError(f"write_nifti takes a 3D (z, y, x) or 4D (t, z, y, x) array, got {arr.ndim}D, "
+                         f"{shape_text(arr.shape)}")
     data = np.transpose(arr, tuple(range(arr.ndim))[::-1])
     if header is not None:
         hdr = header.copy()

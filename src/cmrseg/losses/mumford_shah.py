@@ -83,7 +83,8 @@ def _check(image: torch.Tensor, maps: torch.Tensor, what: str = "probs") -> None
     if image.ndim != 4 or maps.ndim != 4:
         raise ValueError(f"image and {what} must be (N, C, H, W); got {tuple(image.shape)} and {tuple(maps.shape)}")
     if image.shape[0] != maps.shape[0] or image.shape[-2:] != maps.shape[-2:]:
-        raise ValueError(f"image {tuple(image.shape)} and {what} {tuple(maps.shape)} differ in batch or size")
+        raise ValueError(f"image {tuple(image.shape)} and {what} {tuple(maps.shape)} (N, C, H, W) differ in batch or "
+                         "size")
 
 
 def ms_data_term(image: torch.Tensor, probs: torch.Tensor, bias: torch.Tensor | None = None,
@@ -278,8 +279,8 @@ class MumfordShah:
                               "'logits'), e.g. the supervised run on the same labelled patients")
         logits = out["logits"].float()
         if logits.shape != probs.shape:
-            raise ConfigError(f"mumford_shah.roi_teacher predicts {tuple(logits.shape)} but the network "
-                              f"{tuple(probs.shape)}: use a teacher with the same classes and input channels")
+            raise ConfigError(f"mumford_shah.roi_teacher predicts (N, C, H, W) = {tuple(logits.shape)} but the "
+                              f"network {tuple(probs.shape)}: use a teacher with the same classes and input channels")
         return torch.softmax(logits, 1)
 
     def __call__(self, outputs: dict[str, torch.Tensor], batch: dict[str, torch.Tensor]) -> torch.Tensor:

@@ -38,7 +38,7 @@ def match_clusters(preds: list[np.ndarray], gts: list[np.ndarray], n_clusters: i
     for p, g in zip(preds, gts):
         p, g = np.asarray(p).ravel().astype(np.int64), np.asarray(g).ravel().astype(np.int64)
         if p.shape != g.shape:
-            raise ValueError(f"prediction and ground truth differ in size: {p.shape} vs {g.shape}")
+            raise ValueError(f"prediction and ground truth differ in size: {p.size} vs {g.size} voxels")
         inter += np.bincount(p * n_classes + g, minlength=n_clusters * n_classes).reshape(n_clusters, n_classes)
         n_pred += np.bincount(p, minlength=n_clusters)[:n_clusters]
         n_gt += np.bincount(g, minlength=n_classes)[:n_classes]

@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from cmrseg.axes import shape_text, spacing_text
 from cmrseg.data.case import Case, validate_label
 from cmrseg.errors import InputError
 from cmrseg.io.nifti import is_nifti, read_nifti, strip_nifti_suffix
@@ -122,11 +123,12 @@ def evaluate_pair(pred_label: np.ndarray, gt_label: np.ndarray, spacing: Sequenc
     """
     pred_label, gt_label = np.asarray(pred_label), np.asarray(gt_label)
     if gt_label.ndim != 3:
-        raise InputError(f"expected 3D label maps (z, y, x), got shape {gt_label.shape}", gt_path,
+        raise InputError(f"expected 3D label maps (z, y, x), got {shape_text(gt_label.shape)}", gt_path,
                          "evaluate one cardiac frame at a time")
     if pred_label.shape != gt_label.shape:
         where = f" ({pred_path} vs {gt_path})" if pred_path or gt_path else ""
-        raise InputError(f"prediction shape {pred_label.shape} differs from GT shape {gt_label.shape}{where}",
+        raise InputError(f"prediction {shape_text(pred_label.shape)} differs from GT {shape_text(gt_label.shape)}"
+                         f"{where}",
                          pred_path, "predict on the GT's voxel grid (same image, no resampling)")
     gt_label = validate_label(gt_label, gt_label.shape, gt_path)
     pred_label = validate_label(pred_label, gt_label.shape, pred_path)
@@ -218,7 +220,8 @@ def evaluate_cases(pairs: Sequence[tuple[Case, Case]]) -> EvaluationResult:
                 raise InputError(f"{role} case {case.case_id!r} has no label map", case.source,
                                  "attach the label map (Case.with_label) before evaluating")
         if not np.allclose(pred.spacing, gt.spacing, rtol=1e-3):
-            notes.append(f"{gt.case_id}: prediction spacing {pred.spacing} differs from GT {gt.spacing}; GT used")
+            notes.append(f"{gt.case_id}: prediction {spacing_text(pred.spacing)} differs from GT "
+                         f"{spacing_text(gt.spacing)}; GT used")
         metrics = evaluate_pair(pred.label, gt.label, gt.spacing, pred.source, gt.source)
         rows += _rows(gt.case_id, gt.patient, gt.phase or pred.phase, metrics)
     return _result(rows, [], [], notes)
@@ -279,8 +282,7 @@ def check_same_grid(pred_spacing: tuple, pred_affine: np.ndarray, gt_spacing: tu
     (beyond ``tol_mm``). Overlap of arrays on different grids would be a silent wrong number."""
     problems = []
     if not np.allclose(pred_spacing, gt_spacing, rtol=1e-3):
-        problems.append(f"spacing (z, y, x) {tuple(round(float(s), 4) for s in pred_spacing)} mm vs "
-                        f"{tuple(round(float(s), 4) for s in gt_spacing)} mm")
+        problems.append(f"prediction {spacing_text(pred_spacing)} vs GT {spacing_text(gt_spacing)}")
     if pred_affine is not None and gt_affine is not None:
         a, b = np.asarray(pred_affine, float), np.asarray(gt_affine, float)
         if not np.allclose(a[:3, :3], b[:3, :3], atol=1e-3 * max(1.0, float(np.abs(b[:3, :3]).max()))):

@@ -20,7 +20,8 @@ def dice(pred_mask: np.ndarray, gt_mask: np.ndarray) -> float:
     pred = np.asarray(pred_mask, dtype=bool)
     gt = np.asarray(gt_mask, dtype=bool)
     if pred.shape != gt.shape:
-        raise ValueError(f"masks must have the same shape, got {pred.shape} and {gt.shape}")
+        raise ValueError(f"masks must have the same shape (in the axis order given, e.g. (z, y, x)), got {pred.shape} "
+                         f"and {gt.shape}")
     total = int(pred.sum()) + int(gt.sum())
     if total == 0:
         return 1.0

@@ -61,7 +61,8 @@ def refinement_audit(before: np.ndarray, after: np.ndarray, truth: np.ndarray) -
     """
     before, after, truth = (np.asarray(a) for a in (before, after, truth))
     if not before.shape == after.shape == truth.shape:
-        raise ValueError(f"label maps must have one shape, got {before.shape}, {after.shape}, {truth.shape}")
+        raise ValueError(f"label maps must have one shape (in the axis order given, e.g. (z, y, x)), got "
+                         f"{before.shape}, {after.shape}, {truth.shape}")
     keep = (before != UNANNOTATED) & (after != UNANNOTATED) & (truth != UNANNOTATED)
     b, a, t = before[keep], after[keep], truth[keep]
     changed = b != a

@@ -36,6 +36,8 @@ import numpy as np
 from scipy import ndimage
 from scipy.spatial import cKDTree
 
+from cmrseg.axes import shape_text
+
 BOTH_EMPTY, MISSED, FALSE_POSITIVE, OK = "both_empty", "missed", "false_positive", "ok"
 _STRUCT = ndimage.generate_binary_structure(3, 1)
 _KDTREE_RATIO = 16  # KD-tree when the crop has > 16 voxels per surface voxel (faster there, same result)
@@ -69,10 +71,11 @@ def _check(pred_mask: np.ndarray, gt_mask: np.ndarray, spacing: Sequence[float])
     pred = np.asarray(pred_mask, dtype=bool)
     gt = np.asarray(gt_mask, dtype=bool)
     if pred.ndim != 3 or pred.shape != gt.shape:
-        raise ValueError(f"need two 3D masks of the same shape, got {pred.shape} and {gt.shape}")
+        raise ValueError(f"need two 3D masks (z, y, x) of the same shape, got {shape_text(pred.shape)} and "
+                         f"{shape_text(gt.shape)}")
     sp = tuple(float(s) for s in spacing)
     if len(sp) != 3 or not all(np.isfinite(s) and s > 0 for s in sp):
-        raise ValueError(f"spacing must be 3 positive numbers (sz, sy, sx) in mm, got {spacing}")
+        raise ValueError(f"spacing must be 3 positive numbers (z, y, x) in mm, got {spacing}")
     return pred, gt, sp
 
 

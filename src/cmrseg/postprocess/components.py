@@ -116,10 +116,10 @@ def postprocess_label(label: np.ndarray, keep_largest: bool = True, fill_holes: 
     """Clean a ``(z, y, x)`` label map in the cmrseg convention (``rv_within_mm`` and ``lv_enclosed``, with the
     map's in-plane ``spacing_yx`` in mm: see the module docstring)."""
     if rv_within_mm is not None and (spacing_yx is None or rv_within_mm < 0):
-        raise ValueError(f"rv_within_mm={rv_within_mm} needs the label map's in-plane spacing in mm (spacing_yx, "
-                         f"got {spacing_yx}) and a distance >= 0")
+        raise ValueError(f"rv_within_mm={rv_within_mm} needs the label map's in-plane spacing (y, x) in mm "
+                         f"(spacing_yx, got {spacing_yx}) and a distance >= 0")
     if lv_enclosed and spacing_yx is None:
-        raise ValueError("lv_enclosed needs the label map's in-plane spacing in mm (spacing_yx)")
+        raise ValueError("lv_enclosed needs the label map's in-plane spacing (y, x) in mm (spacing_yx)")
     out = label.copy()
     lv_shell = None
     if keep_largest:

@@ -34,6 +34,7 @@ from __future__ import annotations
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
+from cmrseg.axes import shape_text
 from cmrseg.data.preprocess import normalise_intensity
 
 
@@ -105,9 +106,9 @@ def crf_refine(probs: np.ndarray, image: np.ndarray, spacing_yx: tuple[float, fl
     image = np.asarray(image, dtype=np.float32)
     if probs.ndim != 4 or image.ndim != 3 or probs.shape[1:] != image.shape:
         raise ValueError(f"crf_refine needs probs (C, z, y, x) and image (z, y, x) on the same grid; "
-                         f"got {probs.shape} and {image.shape}")
+                         f"got {shape_text(probs.shape, ('C', 'z', 'y', 'x'))} and {shape_text(image.shape)}")
     if len(spacing_yx) != 2 or not all(float(s) > 0 for s in spacing_yx):
-        raise ValueError(f"spacing_yx must be two positive in-plane spacings in mm, got {spacing_yx}")
+        raise ValueError(f"spacing_yx must be two positive in-plane spacings (y, x) in mm, got {spacing_yx}")
     if normalise:
         image = normalise_intensity(image)
     sp = (float(spacing_yx[0]), float(spacing_yx[1]))

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from cmrseg.axes import shape_text
 from cmrseg.data.preprocess import Preprocessed
 from cmrseg.data.streams import _crop, valid_mask
 from cmrseg.errors import InputError
@@ -29,8 +30,9 @@ class PhasePair:
 
     def __post_init__(self) -> None:
         if self.ed.image.shape != self.es.image.shape:
-            raise InputError(f"{self.patient}: ED {self.ed.image.shape} and ES {self.es.image.shape} volumes "
-                             "have different shapes; slice z of ED must correspond to slice z of ES",
+            raise InputError(f"{self.patient}: ED {shape_text(self.ed.image.shape)} and ES "
+                             f"{shape_text(self.es.image.shape)} volumes differ; slice z of ED must correspond to "
+                             "slice z of ES",
                              None, "use ED/ES frames of the same cine stack")
 
     @property

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from cmrseg.axes import shape_text
 from cmrseg.data.preprocess import PreprocessConfig
 from cmrseg.device import module_device
 from cmrseg.errors import InputError
@@ -35,7 +36,7 @@ def _as_volume(a: np.ndarray, what: str) -> np.ndarray:
     if a.ndim == 2:
         a = a[None]
     if a.ndim != 3:
-        raise InputError(f"{what} must be a slice (H, W) or a volume (z, H, W); got shape {a.shape}", None,
+        raise InputError(f"{what} must be a slice (y, x) or a volume (z, y, x); got {shape_text(a.shape)}", None,
                          "pass preprocessed arrays (cmrseg.data.preprocess)")
     return a
 
@@ -50,7 +51,8 @@ class Registrator(ABC):
         """Displacement ``(z, 2, H, W)`` (px, ``(dy, dx)``, fixed grid) taking ``moving`` onto ``fixed``."""
         m, f = _as_volume(moving, "moving image"), _as_volume(fixed, "fixed image")
         if m.shape != f.shape:
-            raise InputError(f"moving {m.shape} and fixed {f.shape} images differ in shape", None,
+            raise InputError(f"moving ({shape_text(m.shape)}) and fixed ({shape_text(f.shape)}) images differ in shape",
+                             None,
                              "register frames of the same stack, preprocessed with the same settings")
         return self._register(m, f).astype(np.float32)
 

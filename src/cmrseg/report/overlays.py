@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from cmrseg.axes import shape_text
 from cmrseg.errors import InputError
 from cmrseg.labels import LV, MYO, RV, STRUCTURES
 
@@ -49,8 +50,10 @@ def overlay_rgb(image: np.ndarray, label: np.ndarray | None, alpha: float = 0.4,
     """
     image = np.asarray(image, dtype=float)
     if image.ndim != 2 or (label is not None and np.shape(label) != image.shape):
-        raise InputError(f"overlay_rgb needs a 2D slice and a label of the same shape, got {image.shape} and "
-                         f"{None if label is None else np.shape(label)}", hint="pass image[z] and label[z]")
+        raise InputError(f"overlay_rgb needs a 2D slice (y, x) and a label of the same shape, got image "
+                         f"{shape_text(image.shape, 'yx')}, label "
+                         f"{None if label is None else shape_text(np.shape(label), 'yx')}",
+                         hint="pass image[z] and label[z]")
     if vmin is None or vmax is None:
         lo, hi = window(image)
         vmin, vmax = (lo if vmin is None else vmin), (hi if vmax is None else vmax)
@@ -114,8 +117,9 @@ def check_volumes(image: np.ndarray, pred: np.ndarray, gt: np.ndarray | None = N
         image, pred = image[None], pred[None]
         gt = None if gt is None else np.asarray(gt)[None]
     if image.ndim != 3 or pred.shape != image.shape or (gt is not None and np.shape(gt) != image.shape):
-        raise InputError(f"overlay needs image, prediction (and GT) of one (z, y, x) shape, got {image.shape}, "
-                         f"{pred.shape}" + ("" if gt is None else f", {np.shape(gt)}"),
+        raise InputError(f"overlay needs image, prediction (and GT) of one (z, y, x) shape, got image "
+                         f"{shape_text(image.shape)}, prediction {shape_text(pred.shape)}"
+                         + ("" if gt is None else f", GT {shape_text(np.shape(gt))}"),
                          hint="predict on the image's own voxel grid")
     return image, pred, gt
 
