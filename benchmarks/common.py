@@ -1,46 +1,53 @@
-"""Shared helpers for benchmark scripts: train-or-reuse a config, evaluate it, one table row per run."""
+"""Shared helpers for benchmark scripts: the options and output of their sweeps (arms x budgets x seeds are
+trained, scored and tabulated by :func:`cmrseg.workflows.sweep.run_sweep`), one table row per evaluated run."""
 
 from __future__ import annotations
 
+import argparse
 import json
 from pathlib import Path
 
 import pandas as pd
 
-from cmrseg.config import Config, load_config
-from cmrseg.workflows import fit as train
-from cmrseg.pipeline import evaluate_run
+from cmrseg.workflows.sweep import SweepSpec, plan_runs, run_sweep
 
 STRUCTS = ("LV", "Myo", "RV")
+SWEEP_NOTE = ("Mean +- sample sd over seeds. Dice: 3D, on the original grid after post-processing; HD95 in mm "
+              "(mean over LV/Myo/RV); EF MAE in percentage points; LV mass (myocardium x 1.05 g/mL at ED) in g. "
+              "val: ACDC val; sel: the selection set (data.selection), when the config holds one out.")
 
 
-def train_and_evaluate(config: str, overrides: list[str], reuse: bool) -> tuple[Config, Path, dict]:
-    """Train ``config`` (resuming if interrupted; skipped with ``reuse`` when best.pt exists) and evaluate."""
-    cfg = load_config(config, overrides)
-    run_dir = Path(cfg.train.out_dir) / cfg.train.name
-    if not (reuse and (run_dir / "checkpoints" / "best.pt").exists()):
-        run_dir = train(cfg, resume=(run_dir / "checkpoints" / "last.pt").exists())
-    summary = evaluate_run(run_dir, cfg)
-    summary.pop("viewers", None)
-    return cfg, run_dir, summary
+def add_sweep_args(ap: argparse.ArgumentParser, name: str, seeds: tuple[int, ...] = (0,)) -> None:
+    """The options every sweep-based benchmark shares: seeds, parallel jobs, run folder, overrides, dry run."""
+    ap.add_argument("--seeds", nargs="+", type=int, default=list(seeds), help="one run per arm, budget and seed")
+    ap.add_argument("--jobs", type=int, default=0, help="trainings at once, cores / jobs threads each (0: one "
+                    "single-threaded run per core)")
+    ap.add_argument("--sweep-dir", type=Path, default=Path(f"runs/sweep/{name}"),
+                    help="folder of the runs (<arm>[_l<N>]_s<seed>, reused when finished, resumed when interrupted) "
+                         "and of runs.csv / table.csv / table.md")
+    ap.add_argument("--set", nargs="*", default=[], help="extra overrides for every run")
+    ap.add_argument("--dry-run", action="store_true", help="list the planned runs (configs checked), train nothing")
 
 
-def lge_columns(run_dir: Path, lge_root: str, threads: int = 1, device: str = "cpu") -> dict:
-    """Dice per structure, mean Dice and mean HD95 (mm) of the run's best checkpoint on MS-CMRSeg LGE val
-    (evaluation written to ``run_dir/lge_val``)."""
-    from cmrseg.pipeline import evaluate_checkpoint
-
-    lge = evaluate_checkpoint(run_dir / "checkpoints" / "best.pt", lge_root, run_dir / "lge_val", split="val",
-                              progress=False, threads=threads, device=device).summary
-    return dice_columns("LGE", lge)
-
-
-def dice_columns(prefix: str, summary: dict) -> dict:
-    """``<prefix>_LV/_Myo/_RV`` Dice, ``<prefix>_mean`` Dice and ``<prefix>_HD95`` (mm, mean over the three) from
-    an evaluation summary."""
-    return {**{f"{prefix}_{k}": round(summary[k]["dice_mean"], 3) for k in STRUCTS},
-            f"{prefix}_mean": round(summary["mean"]["dice_mean"], 3),
-            f"{prefix}_HD95": round(summary["mean"]["hd95_mm_mean"], 2)}
+def sweep_or_plan(spec: SweepSpec, dry_run: bool) -> pd.DataFrame | None:
+    """``dry_run``: print the runs ``spec`` would train and return None. Otherwise run the sweep (training what
+    is not finished), print its table (mean +- sd over seeds) and the protocol of its first run; returns one row
+    per run (``config`` = arm name, ``run`` = folder under ``spec.out_dir``)."""
+    if dry_run:
+        plan = plan_runs(spec)
+        long = plan["overrides"].str.len() > 80
+        plan.loc[long, "overrides"] = plan.loc[long, "overrides"].str.slice(0, 77) + "..."
+        with pd.option_context("display.width", 250):
+            print(plan.to_string(index=False))
+        print(f"\nevery run: {' '.join(spec.overrides) or '(no overrides)'}; runs under {spec.out_dir}")
+        return None
+    runs = run_sweep(spec)
+    print("\n" + (spec.out_dir / "table.md").read_text(encoding="utf-8"))
+    print(SWEEP_NOTE if spec.evaluate else "Training only (no segmentation scores).")
+    first = spec.out_dir / runs["run"].iloc[0] / "eval" / "summary.json"
+    if first.exists():
+        print(f"\nprotocol ({runs['run'].iloc[0]}): {json.loads(first.read_text(encoding='utf-8'))['protocol']}")
+    return runs
 
 
 def result_row(run_dir: Path, summary: dict) -> dict:
@@ -49,6 +56,11 @@ def result_row(run_dir: Path, summary: dict) -> dict:
     hist = pd.read_csv(run_dir / "history.csv")
     agree = json.loads((run_dir / "eval" / "agreement.json").read_text(encoding="utf-8"))
     s = summary
+
+    def agreement(index: str, stat: str) -> float | None:  # None where no ED/ES pair gave the index
+        value = agree.get(index, {}).get(stat)
+        return None if value is None else round(value, 2)
+
     return {
         "run": run_dir.name, "train_min": round(float(hist["minutes"].iloc[-1]), 1),
         "iters": int(hist["iteration"].iloc[-1]),
@@ -59,37 +71,14 @@ def result_row(run_dir: Path, summary: dict) -> dict:
         "HD95_mean": round(s["mean"]["hd95_mm_mean"], 2),
         **{f"ASSD_{k}": round(s[k]["assd_mm_mean"], 2) for k in STRUCTS},
         "missed": sum(int(s[k]["n_missed"]) for k in STRUCTS),
-        "LVEF_bias": round(agree["LV_EF_pct"]["bias"], 2), "LVEF_MAE": round(agree["LV_EF_pct"]["mae"], 2),
-        "RVEF_bias": round(agree["RV_EF_pct"]["bias"], 2), "RVEF_MAE": round(agree["RV_EF_pct"]["mae"], 2),
-        "LVmass_bias_g": round(agree["LV_mass_g"]["bias"], 2), "LVmass_MAE_g": round(agree["LV_mass_g"]["mae"], 2),
+        "LVEF_bias": agreement("LV_EF_pct", "bias"), "LVEF_MAE": agreement("LV_EF_pct", "mae"),
+        "RVEF_bias": agreement("RV_EF_pct", "bias"), "RVEF_MAE": agreement("RV_EF_pct", "mae"),
+        "LVmass_bias_g": agreement("LV_mass_g", "bias"), "LVmass_MAE_g": agreement("LV_mass_g", "mae"),
     }
 
 
 METRICS_NOTE = ("Dice: 3D, on the original grid; HD95/ASSD in mm; EF bias/MAE in percentage points; mass in g "
                 "(myocardium x 1.05 g/mL at ED); bias = prediction - ground truth.")
-
-
-def seed_summary(rows: list[dict], by: str = "method") -> list[dict]:
-    """Mean and sample standard deviation over seeds of mean Dice and mean HD95 (mm), one row per ``by`` value.
-
-    Why: at 3-7 labelled patients the seed-to-seed spread of one method is as large as most method effects, so
-    a comparison needs the spread next to the means."""
-    df = pd.DataFrame(rows)
-    if "HD95_mean" not in df:
-        df["HD95_mean"] = df[[f"HD95_{k}" for k in STRUCTS]].mean(axis=1)
-    out = []
-    for key, g in df.groupby(by, sort=False):
-        row = {by: key, "seeds": len(g)}
-        for col in ("Dice_mean", "HD95_mean"):
-            row[f"{col}_mean"] = round(float(g[col].mean()), 3)
-            row[f"{col}_std"] = round(float(g[col].std()), 3) if len(g) > 1 else None
-        out.append(row)
-    return out
-
-
-def seeded_run_name(name: str, seed: int) -> str:
-    """Run name of one seed: ``name`` for seed 0 (so single-seed runs are reused), ``name_seed<N>`` otherwise."""
-    return f"{name}_seed{seed}" if seed else name
 
 
 def print_table(rows: list[dict], note: str | None = METRICS_NOTE) -> None:

@@ -11,7 +11,13 @@ ACDC val (ED and ES frames apart; checkpoint = best val mean Dice over all val f
 domain (different sequence and centre), on MS-CMRSeg LGE val with the same checkpoint.
 
     .venv/bin/python benchmarks/propagation_training.py --labelled 7 \
-        -c runs/acdc_registration_unsupervised/checkpoints/best.pt [--reuse] [--set train.threads=1]
+        -c runs/acdc_registration_unsupervised/checkpoints/best.pt [--seeds 0 1 2] \
+        [--sweep-dir runs/sweep/propagation_training] [--repropagate] [--set train.device=cuda] [--dry-run]
+
+The two segmenters are the arms of one sweep (:func:`cmrseg.workflows.sweep.run_sweep`, runs
+``<sweep-dir>/acdc_<ed_only|ed_propagated>_l<N>_s<seed>``, finished ones reused) that scores both sets and prints
+mean +- sd over seeds; the ED / ES split of the val scores follows per run. Propagated labels are kept in
+``runs/propagated_es_<N>_unsup`` and reused unless --repropagate.
 """
 
 from __future__ import annotations
@@ -20,26 +26,28 @@ import argparse
 from pathlib import Path
 
 import pandas as pd
-from common import STRUCTS, lge_columns, train_and_evaluate
+from common import STRUCTS, add_sweep_args, sweep_or_plan
 
 from cmrseg.config import load_config
-from cmrseg.data.splits import split_from_config
-from cmrseg.io import load_dataset
-from cmrseg.io.nifti import read_nifti
-from cmrseg.metrics.evaluate import evaluate_pair
-from cmrseg.registration.propagate import propagate_dataset
-from cmrseg.registration.registrators import create_registrator
+from cmrseg.workflows.sweep import Arm, EvalSet, SweepSpec
 
 CONFIGS = {"ED only": "configs/acdc/ed_only_7.yaml", "ED + propagated ES": "configs/acdc/ed_propagated_7.yaml"}
 
 
 def labelled_patients(data: str, labelled: int) -> list[str]:
+    from cmrseg.data.splits import split_from_config
+    from cmrseg.io import load_dataset
+
     cfg = load_config(CONFIGS["ED only"], [f"data.root={data}", f"data.labelled={labelled}"])
     return sorted(split_from_config(load_dataset(Path(data)), cfg.data, cfg.train.seed).labelled_patients)
 
 
 def propagated_quality(data: str, out_dir: Path, patients: list[str]) -> dict:
     """Mean Dice of the propagated ES labels against the hidden ES expert labels of the labelled patients."""
+    from cmrseg.io import load_dataset
+    from cmrseg.io.nifti import read_nifti
+    from cmrseg.metrics.evaluate import evaluate_pair
+
     refs = {r.case_id: r for r in load_dataset(Path(data)) if r.patient in set(patients) and r.phase == "ES"}
     dice = {k: [] for k in STRUCTS}
     for path in sorted(out_dir.glob("*.nii.gz")):
@@ -62,44 +70,59 @@ def phase_dice(run_dir: Path) -> dict:
     return out
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def propagated_dir(labelled: int) -> Path:
+    return Path(f"runs/propagated_es_{labelled}_unsup")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", default="../shared/data/acdc")
     ap.add_argument("--lge", default="../shared/data/mscmr_lge", help="MS-CMRSeg LGE root (its val split is used)")
     ap.add_argument("-c", "--checkpoint", default="runs/acdc_registration_unsupervised/checkpoints/best.pt",
                     help="vxm-2d registration checkpoint used to propagate ED -> ES")
     ap.add_argument("--labelled", type=int, default=7)
     ap.add_argument("--iterations", type=int, default=None, help="override optim.iterations of both configs")
-    ap.add_argument("--reuse", action="store_true", help="reuse finished runs and propagated labels")
-    ap.add_argument("--set", nargs="*", default=[], help="extra config overrides for both runs")
-    args = ap.parse_args()
+    ap.add_argument("--repropagate", action="store_true", help="propagate the ES labels again even if present")
+    add_sweep_args(ap, "propagation_training")
+    return ap.parse_args(argv)
+
+
+def build_spec(args: argparse.Namespace) -> SweepSpec:
+    prop = (f"data.extra_labels.propagated.labels_dir={propagated_dir(args.labelled)}",)
+    arms = [Arm(CONFIGS["ED only"], (), "ED only", "acdc_ed_only"),
+            Arm(CONFIGS["ED + propagated ES"], prop, "ED + propagated ES", "acdc_ed_propagated")]
+    return SweepSpec(arms, [args.labelled], args.seeds, args.sweep_dir,
+                     [f"data.root={args.data}", *([f"optim.iterations={args.iterations}"] if args.iterations else []),
+                      *args.set], [EvalSet("lge", args.lge, "val")], jobs=args.jobs)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    spec = build_spec(args)
+    if args.dry_run:
+        sweep_or_plan(spec, dry_run=True)
+        return
+    from cmrseg.registration.propagate import propagate_dataset
+    from cmrseg.registration.registrators import create_registrator
 
     n = args.labelled
     patients = labelled_patients(args.data, n)
-    prop_dir = Path(f"runs/propagated_es_{n}_unsup")
-    if not (args.reuse and prop_dir.is_dir() and len(list(prop_dir.glob("*.nii.gz"))) == n):
+    prop_dir = propagated_dir(n)
+    if args.repropagate or not (prop_dir.is_dir() and len(list(prop_dir.glob("*.nii.gz"))) == n):
         propagate_dataset(create_registrator("learned", args.checkpoint), args.data, prop_dir, direction="ed2es",
                           split="train", patients=patients)
     quality = propagated_quality(args.data, prop_dir, patients)
     print(f"propagated ES labels of the {n} labelled patients vs their hidden ES labels: {quality}")
 
-    rows = []
-    for name, config in CONFIGS.items():
-        over = [f"data.root={args.data}", f"data.labelled={n}", *args.set]
-        stem = "ed_only" if name == "ED only" else "ed_propagated"
-        over.append(f"train.name=acdc_{stem}_{n}")
-        if name != "ED only":
-            over.append(f"data.extra_labels.propagated.labels_dir={prop_dir}")
-        if args.iterations:
-            over.append(f"optim.iterations={args.iterations}")
-        _, run_dir, summary = train_and_evaluate(config, over, args.reuse)
-        rows.append({"training labels": name, "run": run_dir.name, **phase_dice(run_dir),
-                     "all_mean": round(summary["mean"]["dice_mean"], 3), **lge_columns(run_dir, args.lge)})
+    runs = sweep_or_plan(spec, dry_run=False)
+    rows = [{"training labels": r.config, "seed": r.seed, "run": r.run, **phase_dice(spec.out_dir / r.run)}
+            for r in runs.itertuples()]
     with pd.option_context("display.width", 250, "display.max_columns", 40):
         print("\n" + pd.DataFrame(rows).to_string(index=False))
-    print(f"\nACDC val (10 patients, ED and ES frames scored apart) and MS-CMRSeg LGE val (5 subjects); {n} labelled "
-          "patients with ED labels only; 3D Dice and HD95 (mm, mean of LV/Myo/RV) on the original grid after "
-          "post-processing; empty prediction: Dice 0, HD95 = image diagonal; checkpoint = best ACDC val mean Dice.")
+    print(f"\nACDC val (10 patients, ED and ES frames scored apart) and MS-CMRSeg LGE val (5 subjects, 'lge' in the "
+          f"table above); {n} labelled patients with ED labels only; 3D Dice and HD95 (mm, mean of LV/Myo/RV) on the "
+          "original grid after post-processing; empty prediction: Dice 0, HD95 = image diagonal; checkpoint = best "
+          "ACDC val mean Dice.")
 
 
 if __name__ == "__main__":

@@ -1,18 +1,21 @@
 """Benchmark (issue 6): self-training with/without dense-CRF pseudo-labels vs supervised, per round.
 
     python benchmarks/self_training.py --baseline configs/acdc/supervised_7_finetune.yaml \
-        --runs acdc_st7_nocrf:crf=false acdc_st7_crf:crf=true [--reuse]
+        --runs acdc_st7_nocrf:crf=false acdc_st7_crf:crf=true [--seeds 0] [--sweep-dir runs/sweep/self_training]
     python benchmarks/self_training.py --baseline configs/acdc/supervised_3_finetune.yaml \
         --baseline-set optim.iterations=1200 --config configs/acdc/self_training_3.yaml \
-        --runs acdc_st3_nocrf:crf=false acdc_st3_crf:crf=true [--reuse]
-    python benchmarks/self_training.py --baseline none --runs acdc_st7_crf:crf=true --reuse   # no baseline row
-    python benchmarks/self_training.py --crf-audit runs/acdc_st3_crf      # does the CRF fix pseudo-labels?
+        --runs acdc_st3_nocrf:crf=false acdc_st3_crf:crf=true [--dry-run]
+    python benchmarks/self_training.py --baseline none --runs acdc_st7_crf:crf=true   # no baseline row
+    python benchmarks/self_training.py --crf-audit runs/sweep/self_training/acdc_st3_crf_s0  # CRF fixes?
 
-Each self-training run is ``--config`` (default ``configs/acdc/self_training_7.yaml``) under the given name with the given
-``method.params`` overrides (``key=value``). Round 0 is the pretrained supervised checkpoint the config names.
-Every round's best checkpoint is evaluated on ACDC val with the standard protocol (3D metrics on the input
-grid after post-processing, mm). Pseudo-label quality = Dice of each round's pseudo-labels on the unlabelled
-training volumes against their hidden expert labels (never used for training or selection).
+One sweep (:func:`cmrseg.workflows.sweep.run_sweep`, resumable: finished rounds and runs are kept) trains the
+fair baseline (``--baseline`` with ``--baseline-set``) and each self-training run: ``--config`` (default
+``configs/acdc/self_training_7.yaml``) under the given name with the given ``method.params`` overrides
+(``key=value``), per seed; it prints their final scores (mean +- sd over seeds). Then, per run, every round:
+round 0 is the pretrained supervised checkpoint the config names; every round's best checkpoint is evaluated on
+ACDC val with the standard protocol (3D metrics on the input grid after post-processing, mm; kept in the
+round's ``eval/``). Pseudo-label quality = Dice of each round's pseudo-labels on the unlabelled training volumes
+against their hidden expert labels (never used for training or selection).
 
 ``--crf-audit RUN_DIR`` (a run with ``crf: true``): for every round, re-predicts the unlabelled volumes with the
 same source model *without* the CRF and compares with the CRF pseudo-labels the round trained on, against the
@@ -23,23 +26,29 @@ labels (:mod:`cmrseg.metrics.refinement`), Dice change per structure; a figure o
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from common import STRUCTS, print_table, result_row, train_and_evaluate
+from common import STRUCTS, add_sweep_args, print_table, result_row, sweep_or_plan
 
 from cmrseg.config import load_config
-from cmrseg.workflows import fit as train
-from cmrseg.pipeline import evaluate_run
+from cmrseg.workflows.sweep import Arm, SweepSpec
 
 CONFIG = "configs/acdc/self_training_7.yaml"
+BASELINE = "supervised, fine-tuned on labelled only"
 
 
 def evaluate_dir(run_dir: Path, cfg) -> dict:  # type: ignore[no-untyped-def]
-    summary = evaluate_run(run_dir, cfg)
-    summary.pop("viewers", None)
-    return {**result_row(run_dir, summary), "protocol": summary.get("protocol", "")}
+    """The standard table row of one engine run folder, evaluated on val once (kept in its ``eval/``)."""
+    from cmrseg.pipeline import evaluate_run
+
+    path = run_dir / "eval" / "summary.json"
+    if not path.exists():
+        evaluate_run(run_dir, cfg, max_figures=2)
+    summary = json.loads(path.read_text(encoding="utf-8"))
+    return {**result_row(run_dir, summary["structures"]), "protocol": summary.get("protocol", "")}
 
 
 def pseudo_quality(round_dir: Path) -> dict:
@@ -205,7 +214,7 @@ def plot_crf_examples(examples: list, path: Path) -> None:
     plt.close(fig)
 
 
-def main() -> None:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--baseline", default="configs/acdc/supervised_7_finetune.yaml",
                     help="fair baseline config (round 0 fine-tuned on labelled data only), or 'none'")
@@ -214,46 +223,59 @@ def main() -> None:
     ap.add_argument("--config", default=CONFIG, help="self-training config (e.g. configs/acdc/self_training_3.yaml)")
     ap.add_argument("--runs", nargs="+", default=["acdc_st7_nocrf:crf=false", "acdc_st7_crf:crf=true"],
                     help="NAME:key=value,key=value (method.params overrides)")
-    ap.add_argument("--reuse", action="store_true", help="evaluate existing runs instead of training")
-    ap.add_argument("--set", nargs="*", default=[], help="extra overrides for every config")
     ap.add_argument("--out", default="benchmarks/out/self_training",
                     help="folder for <config stem>.csv (the table) and <config stem>.png (Dice per round)")
     ap.add_argument("--crf-audit", type=Path, default=None,
                     help="a self-training run with the CRF: audit what the CRF did to its pseudo-labels, then exit")
     ap.add_argument("--max-round", type=int, default=None, help="with --crf-audit: audit rounds up to this one")
-    args = ap.parse_args()
+    add_sweep_args(ap, "self_training")
+    return ap.parse_args(argv)
+
+
+def build_spec(args: argparse.Namespace) -> SweepSpec:
+    """The baseline arm (its own overrides) and one arm per self-training run (named as given)."""
+    arms = [] if args.baseline.lower() == "none" else [Arm(args.baseline, tuple(args.baseline_set), BASELINE,
+                                                           Path(args.baseline).stem)]
+    for spec in args.runs:
+        name, _, params = spec.partition(":")
+        arms.append(Arm(args.config, tuple(f"method.params.{kv}" for kv in params.split(",") if kv), name))
+    return SweepSpec(arms, [None], args.seeds, args.sweep_dir, list(args.set), jobs=args.jobs)
+
+
+def round_rows(spec: SweepSpec, runs: pd.DataFrame) -> list[dict]:
+    """Round 0 (the pretrained run), the baseline and every finished round of every self-training run."""
+    several = runs["seed"].nunique() > 1
+    rows: list[dict] = []
+    for r in runs.itertuples():
+        run_dir = spec.out_dir / r.run
+        seed = f", seed {r.seed}" if several else ""
+        if r.config == BASELINE:
+            rows.append({"method": BASELINE + seed, "round": "-",
+                         **evaluate_dir(run_dir, load_config(run_dir / "config.yaml", []))})
+            continue
+        cfg = load_config(run_dir / "config.yaml", [])
+        pre = Path(cfg.method.params["pretrained"]).parents[1]
+        if not any(str(row["round"]) == "0" for row in rows):  # round 0 = the pretrained supervised run, shared
+            rows.insert(0, {"method": f"pretrained {pre.name} (round 0)", "round": 0,
+                            **evaluate_dir(pre, load_config(pre / "config.yaml", []))})
+        crf = "CRF" if cfg.method.params.get("crf", True) else "no CRF"
+        for rdir in sorted(run_dir.glob("round[1-9]*"), key=lambda d: int(d.name[5:])):
+            if (rdir / "DONE").exists():
+                rows.append({"method": f"self-training ({crf}){seed}", "round": int(rdir.name[5:]),
+                             **evaluate_dir(rdir, load_config(rdir / "config.yaml", [])), **pseudo_quality(rdir)})
+    return rows
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
     if args.crf_audit is not None:
         crf_audit(args.crf_audit, Path(args.out), args.max_round)
         return
-
-    rows = []
-    base = None
-    if args.baseline.lower() != "none":
-        _, base_dir, base_summary = train_and_evaluate(args.baseline, [*args.set, *args.baseline_set], args.reuse)
-        base = result_row(base_dir, base_summary)
-        print(f"\nprotocol: {base_summary['protocol']}")
-    for spec in args.runs:
-        name, _, params = spec.partition(":")
-        overrides = [f"train.name={name}", *args.set] + [f"method.params.{kv}" for kv in params.split(",") if kv]
-        cfg = load_config(args.config, overrides)
-        run_dir = Path(cfg.train.out_dir) / name
-        if not args.reuse:
-            train(cfg, resume=run_dir.exists())
-        pre = Path(cfg.method.params["pretrained"]).parents[1]
-        if not rows:  # round 0 = the pretrained supervised run, shared by all self-training runs
-            pre_cfg = load_config(pre / "config.yaml", [])
-            rows.append({"method": f"pretrained {pre.name} (round 0)", "round": 0, **evaluate_dir(pre, pre_cfg)})
-            if base is None:
-                print(f"\nprotocol: {rows[0]['protocol']}")
-            if base is not None:
-                rows.append({"method": "supervised, fine-tuned on labelled only", "round": "-", **base})
-        for rdir in sorted(run_dir.glob("round[1-9]*")):
-            if not (rdir / "DONE").exists():
-                continue
-            rcfg = load_config(rdir / "config.yaml", [])
-            crf = "CRF" if cfg.method.params.get("crf", True) else "no CRF"
-            rows.append({"method": f"self-training ({crf})", "round": int(rdir.name[5:]),
-                         **evaluate_dir(rdir, rcfg), **pseudo_quality(rdir)})
+    spec = build_spec(args)
+    runs = sweep_or_plan(spec, args.dry_run)
+    if runs is None:
+        return
+    rows = round_rows(spec, runs)
     keep = ["method", "round", "iters", "best_iter", "Dice_LV", "Dice_Myo", "Dice_RV", "Dice_mean", "HD95_LV",
             "HD95_Myo", "HD95_RV", "ASSD_LV", "ASSD_Myo", "ASSD_RV", "missed", "LVEF_MAE", "RVEF_MAE",
             "pseudo_LV", "pseudo_Myo", "pseudo_RV", "pseudo_mean", "pseudo_kept"]

@@ -7,7 +7,8 @@ argmax(p), of argmax(AE(p)) for each autoencoder given, on the preprocessed grid
 no post-processing), and the mean of ``||AE(p) - p||^2`` (the loss value, summed over classes, mean over pixels).
 It also writes a figure: image, ground truth, prediction and each AE's output on three slices of one volume.
 
-    python benchmarks/shape_ae_repair.py --checkpoint runs/shape_unet_l7_i2000/checkpoints/best.pt \
+    python benchmarks/shape_ae_repair.py \
+        --checkpoint runs/sweep/shape_priors/shape_unet_i2000_l7_s0/checkpoints/best.pt \
         --autoencoders runs/shape_ae_acdc/checkpoints/best.pt runs/shape_dae_acdc/checkpoints/best.pt \
         [--data ../shared/data/acdc] [--split train --patients selection] [--figure benchmarks/out/dae_repair.png]
 """
@@ -21,7 +22,6 @@ import numpy as np
 import pandas as pd
 import torch
 from common import STRUCTS
-from prior_weights import selection_patients
 from tqdm.auto import tqdm
 
 from cmrseg.data.preprocess import preprocess
@@ -29,6 +29,16 @@ from cmrseg.inference import Predictor
 from cmrseg.io import load_dataset
 from cmrseg.metrics.overlap import dice_per_structure
 from cmrseg.models.shape_ae import load_shape_ae
+
+
+def selection_patients(data: str, labelled: int, n: int) -> list[str]:
+    """The last ``n`` labelled training patients in id order (``data.selection: n``), refusing any inside the
+    first ``labelled``."""
+    refs = load_dataset(Path(data))
+    train = sorted({r.patient for r in refs if r.split == "train" and r.label_path is not None})
+    if len(train) - n < labelled:
+        raise SystemExit(f"selection set of {n} overlaps the first {labelled} labelled patients ({len(train)} in all)")
+    return train[-n:]
 
 
 def repair(ae: torch.nn.Module, probs: torch.Tensor, batch: int = 8) -> torch.Tensor:

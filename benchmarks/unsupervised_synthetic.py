@@ -1,8 +1,9 @@
 """Benchmark (issue 4): segmentation with zero paired labels -- translator quality and the ablation table.
 
-Two stages, each resumable (finished runs are reused with --reuse):
+Two stages, each one sweep (:func:`cmrseg.workflows.sweep.run_sweep`: variants x seeds; finished runs reused,
+interrupted ones resumed; runs under ``--sweep-dir``, default ``runs/sweep/unsupervised_synthetic_<stage>``):
 
-``translators``: trains the label-to-image translator of ``configs/acdc/translator.yaml`` four times --
+``translators``: trains the label-to-image translator of ``configs/acdc/translator.yaml`` five times --
 vanilla (L_IC and L_SC weights 0), +IC, +IC+SC, +IC+SC+noise (spatial noise input), +IC+SC+noise+order (and
 the blood-brighter-than-myocardium prior ``intensity_order``) -- and prints the Frechet distance (features: bottleneck of the
 segmentation checkpoint given by --features, by default the 70-labelled supervised U-Net) between the real val
@@ -20,10 +21,13 @@ maps of training patients 1-35 are translated, images of patients 36-70 are the 
 translator" variants use the translator's pairs with their contrast randomised (``restyle: true``); ``samples``
 draws a figure of such paintings (and, with --samples-translator, of the translator's images, raw and restyled).
 
-    .venv/bin/python benchmarks/unsupervised_synthetic.py translators [--budget-minutes 40] [--reuse] [--only vanilla +IC] [--no-report]
-    .venv/bin/python benchmarks/unsupervised_synthetic.py ablation --translator runs/t2i_ic_sc/checkpoints/best.pt \
-        [--iterations 4000] [--reuse] [--suffix _noise] [--only full]
-    .venv/bin/python benchmarks/unsupervised_synthetic.py table --rows "full=runs/unsup_full" ...   # saved results
+    .venv/bin/python benchmarks/unsupervised_synthetic.py translators [--budget-minutes 40] [--only vanilla +IC] \
+        [--no-report] [--seeds 0] [--jobs 1] [--dry-run]
+    .venv/bin/python benchmarks/unsupervised_synthetic.py ablation \
+        --translator runs/sweep/unsupervised_synthetic_translators/t2i_ic_sc_s0/checkpoints/best.pt \
+        [--iterations 4000] [--seeds 0 1 2] [--sweep-dir runs/sweep/unsup_noise] [--only full] [--dry-run]
+    .venv/bin/python benchmarks/unsupervised_synthetic.py table \
+        --rows "full=runs/sweep/unsupervised_synthetic_ablation/unsup_full_s0" ...   # saved results
     .venv/bin/python benchmarks/unsupervised_synthetic.py canvas   # hearts of the unpaired label maps per canvas size
     .venv/bin/python benchmarks/unsupervised_synthetic.py samples --set data.preprocess.fov_px=160  # painted samples
         [--samples-translator runs/t2i_ic_sc_noise_order/checkpoints/last.pt]  # + the translator's, raw / restyled
@@ -37,18 +41,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import torch
 import yaml
-from common import STRUCTS, lge_columns, train_and_evaluate
+from common import STRUCTS, add_sweep_args, sweep_or_plan
 
 from cmrseg.config import load_config
-from cmrseg.data.cache import PreprocessedCache
-from cmrseg.data.splits import split_from_config
-from cmrseg.engine import train
-from cmrseg.io import load_dataset
-from cmrseg.metrics.frechet import POSITION_NAMES, SegmenterFeatures, labelled_slices, translate_slices, \
-    translator_frechet_draws
-from cmrseg.models.translator import load_translator
+from cmrseg.workflows.sweep import Arm, EvalSet, SweepSpec
 
 TRANSLATOR_CONFIG = "configs/acdc/translator.yaml"
 SEGMENTER_CONFIG = "configs/acdc/unsupervised_synthetic.yaml"
@@ -126,6 +123,10 @@ def terms_override(config: str, weights: dict[str, float], extra: list[dict] | N
 
 
 def val_volumes(data: str, overrides: list[str]) -> list:
+    from cmrseg.data.cache import PreprocessedCache
+    from cmrseg.data.splits import split_from_config
+    from cmrseg.io import load_dataset
+
     cfg = load_config(TRANSLATOR_CONFIG, [f"data.root={data}", *overrides])
     split = split_from_config(load_dataset(Path(data)), cfg.data, cfg.train.seed)
     cache = PreprocessedCache(cfg.data.cache_dir, cfg.data.preprocess)
@@ -138,6 +139,9 @@ def position_figure(translators: dict[str, Path], volumes: list, out: Path) -> N
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
+    from cmrseg.metrics.frechet import POSITION_NAMES, labelled_slices, translate_slices
+    from cmrseg.models.translator import load_translator
 
     images, labels, cls = labelled_slices(volumes)
     picks = [int(np.flatnonzero(cls == c)[len(np.flatnonzero(cls == c)) // 2]) for c in range(len(POSITION_NAMES))
@@ -163,31 +167,74 @@ def position_figure(translators: dict[str, Path], volumes: list, out: Path) -> N
     print(f"figure: {out}")
 
 
-def run_translators(args: argparse.Namespace) -> None:
-    runs = {}
-    unknown = set(args.only) - set(TRANSLATORS)
+def translator_key(name: str) -> str:
+    """Run folder stem of a translator variant, e.g. ``+IC+SC`` -> ``t2i_ic_sc``."""
+    return f"t2i_{name.strip('+').replace('+', '_').lower()}"
+
+
+def variant_key(name: str) -> str:
+    """Run folder stem of an ablation variant, e.g. ``MS* + synthetic`` -> ``unsup_ms_synthetic``."""
+    key = RUN_KEYS.get(name) or name.split(" (")[0].replace("*", "").replace(" + ", "_").replace(" ", "_").lower()
+    return f"unsup_{key}"
+
+
+def chosen(names: list[str], valid: dict, what: str) -> list[str]:
+    """``names`` (--only) in the order asked for, all of ``valid`` when empty; unknown names refused."""
+    unknown = set(names) - set(valid)
     if unknown:
-        raise SystemExit(f"unknown translators {sorted(unknown)}; valid: {list(TRANSLATORS)}")
-    for name in args.only or TRANSLATORS:
+        raise SystemExit(f"unknown {what} {sorted(unknown)}; valid: {list(valid)}")
+    return list(names or valid)
+
+
+def translator_spec(args: argparse.Namespace) -> SweepSpec:
+    """One arm per translator variant, trained only (a translator is not a segmenter)."""
+    arms = []
+    for name in chosen(args.only, TRANSLATORS, "translators"):
         weights, extra, terms = TRANSLATORS[name]
-        over = [f"data.root={args.data}", f"train.name=t2i_{name.strip('+').replace('+', '_').lower()}",
-                terms_override(TRANSLATOR_CONFIG, weights, terms), *extra, *args.set]
-        if args.budget_minutes:
-            over += [f"optim.budget_minutes={args.budget_minutes}", f"train.max_minutes={args.budget_minutes + 3}"]
-        cfg = load_config(TRANSLATOR_CONFIG, over)
-        run_dir = Path(cfg.train.out_dir) / cfg.train.name
-        if not (args.reuse and (run_dir / "checkpoints" / "best.pt").exists()):
-            run_dir = train(cfg, resume=(run_dir / "checkpoints" / "last.pt").exists())
-        runs[name] = run_dir / "checkpoints" / f"{args.checkpoint}.pt"
-    if args.no_report:  # e.g. several processes side by side; report later with --reuse
+        arms.append(Arm(TRANSLATOR_CONFIG, (terms_override(TRANSLATOR_CONFIG, weights, terms), *extra), name,
+                        translator_key(name)))
+    budget = ([f"optim.budget_minutes={args.budget_minutes}", f"train.max_minutes={args.budget_minutes + 3}"]
+              if args.budget_minutes else [])
+    return SweepSpec(arms, [None], args.seeds, sweep_dir(args), [f"data.root={args.data}", *budget, *args.set],
+                     jobs=args.jobs, evaluate=False)
+
+
+def ablation_spec(args: argparse.Namespace) -> SweepSpec:
+    """One arm per segmenter variant: its terms and its synthetic source; scored on ACDC val and LGE val."""
+    arms = []
+    for name in chosen(args.only, ABLATION, "variants"):
+        source = SOURCE.get(name, [f"data.synthetic.synthetic.translator={args.translator}",
+                                   *TRANSLATOR_EXTRA.get(name, [])])
+        arms.append(Arm(SEGMENTER_CONFIG, ("method.terms=" + flow(ABLATION[name]), *source), name, variant_key(name)))
+    return SweepSpec(arms, [None], args.seeds, sweep_dir(args),
+                     [f"data.root={args.data}", f"optim.iterations={args.iterations}", "optim.budget_minutes=null",
+                      "train.max_minutes=null", *args.set], [EvalSet("lge", args.lge, "val")], jobs=args.jobs)
+
+
+def sweep_dir(args: argparse.Namespace) -> Path:
+    return args.sweep_dir or Path(f"runs/sweep/unsupervised_synthetic_{args.stage}")
+
+
+def run_translators(args: argparse.Namespace) -> None:
+    spec = translator_spec(args)
+    runs = sweep_or_plan(spec, args.dry_run)
+    if runs is None or args.no_report:  # e.g. several processes side by side; report later (finished runs kept)
         return
     if args.style_seeds < 1:
         raise SystemExit(f"--style-seeds must be >= 1, got {args.style_seeds}")
+    import torch
+
+    from cmrseg.metrics.frechet import SegmenterFeatures, translator_frechet_draws
+    from cmrseg.models.translator import load_translator
+
+    several = runs["seed"].nunique() > 1
+    checkpoints = {r.config + (f" (seed {r.seed})" if several else ""):
+                   spec.out_dir / r.run / "checkpoints" / f"{args.checkpoint}.pt" for r in runs.itertuples()}
     torch.set_num_threads(args.threads)
     volumes = val_volumes(args.data, args.set)
     features = SegmenterFeatures(args.features)
     rows = []
-    for name, ck in runs.items():
+    for name, ck in checkpoints.items():
         translator = load_translator(str(ck), name)
         fds = pd.DataFrame(translator_frechet_draws(translator, features, volumes, seeds=range(args.style_seeds)))
         row = {"translator": name, **fds.mean().round(2).to_dict()}
@@ -200,32 +247,25 @@ def run_translators(args: argparse.Namespace) -> None:
           f"seed(s), all_sd = sd of 'all' over them; translators' {args.checkpoint}.pt); features: bottleneck of "
           f"{args.features}; per position class within the labelled extent (fewer slices -> biased upward; compare "
           f"rows only).")
-    position_figure(runs, volumes, Path(args.out) / "synthetic_by_position.png")
+    position_figure(checkpoints, volumes, Path(args.out) / "synthetic_by_position.png")
 
 
 def run_ablation(args: argparse.Namespace) -> None:
-    rows = []
-    unknown = set(args.only) - set(ABLATION)
-    if unknown:
-        raise SystemExit(f"unknown variants {sorted(unknown)}; valid: {list(ABLATION)}")
-    for name in args.only or ABLATION:  # in the order asked for
-        terms = ABLATION[name]
-        key = RUN_KEYS.get(name) or name.split(" (")[0].replace("*", "").replace(" + ", "_").replace(" ", "_").lower()
-        source = SOURCE.get(name, [f"data.synthetic.synthetic.translator={args.translator}",
-                                   *TRANSLATOR_EXTRA.get(name, [])])
-        over = [f"data.root={args.data}", f"train.name=unsup_{key}{args.suffix}", "method.terms=" + flow(terms),
-                *source, f"optim.iterations={args.iterations}", "optim.budget_minutes=null", "train.max_minutes=null",
-                *args.set]
-        _, run_dir, _ = train_and_evaluate(SEGMENTER_CONFIG, over, args.reuse)
-        lge_columns(run_dir, args.lge)  # writes run_dir/lge_val/eval/summary.json
-        rows.append(saved_row(name, run_dir))
-    uses = [n for n in (args.only or ABLATION) if n not in SOURCE]
+    spec = ablation_spec(args)
+    runs = sweep_or_plan(spec, args.dry_run)
+    if runs is None:
+        return
+    several = runs["seed"].nunique() > 1
+    rows = [saved_row(r.config + (f" (seed {r.seed})" if several else ""), spec.out_dir / r.run)
+            for r in runs.itertuples()]
+    uses = [a.label for a in spec.arms() if a.label not in SOURCE]
     print_ablation(rows, (f"translator {args.translator} (rows {', '.join(uses)})" if uses else
                           "domain-randomised pairs, no translator") + f"; {args.iterations} iterations per variant")
 
 
 def saved_row(name: str, run_dir: Path) -> dict:
-    """One table row from a finished run's saved evaluations (ACDC val ``eval/``, LGE val ``lge_val/eval/``)."""
+    """One table row from a finished run's saved evaluations (ACDC val ``eval/``, LGE val ``lge/eval/`` of the
+    sweep, or ``lge_val/eval/`` of earlier runs)."""
     def dice_hd(path: Path, prefix: str) -> dict:
         s = json.loads(path.read_text(encoding="utf-8"))["structures"]
         return {**{f"{prefix}_{k}": round(s[k]["dice_mean"], 3) for k in STRUCTS},
@@ -239,7 +279,8 @@ def saved_row(name: str, run_dir: Path) -> dict:
             "best_it": int(hist["iteration"][hist["val/dice_mean"].idxmax()]),
             "val_best": round(float(hist["val/dice_mean"].max()), 3),
             "val_last": round(float(hist["val/dice_mean"].iloc[-1]), 3),
-            **dice_hd(run_dir / "lge_val" / "eval" / "summary.json", "LGE")}
+            **dice_hd(next(p for p in (run_dir / "lge" / "eval" / "summary.json",
+                                       run_dir / "lge_val" / "eval" / "summary.json") if p.exists()), "LGE")}
 
 
 def print_ablation(rows: list[dict], what: str) -> None:
@@ -256,6 +297,10 @@ def print_ablation(rows: list[dict], what: str) -> None:
 def run_canvas(args: argparse.Namespace) -> None:
     """Share of the unpaired label maps' hearts (pool ``labelled``, never val) inside centre canvases of several
     sizes: how ``data.preprocess.fov_px`` for the zero-label segmenter was chosen without val data."""
+    from cmrseg.data.cache import PreprocessedCache
+    from cmrseg.data.splits import split_from_config
+    from cmrseg.io import load_dataset
+
     cfg = load_config(SEGMENTER_CONFIG, [f"data.root={args.data}", *args.set])
     split = split_from_config(load_dataset(Path(args.data)), cfg.data, cfg.train.seed)
     cache = PreprocessedCache(cfg.data.cache_dir, cfg.data.preprocess)
@@ -280,9 +325,13 @@ def run_samples(args: argparse.Namespace) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from cmrseg.data.cache import PreprocessedCache
     from cmrseg.data.random_contrast import RestyleConfig, random_contrast_images, restyle_images
+    from cmrseg.data.splits import split_from_config
     from cmrseg.data.streams import PatchStream, SliceBank
     from cmrseg.data.synthetic_pairs import TranslatorPainter
+    from cmrseg.io import load_dataset
+    from cmrseg.models.translator import load_translator
 
     cfg = load_config(SEGMENTER_CONFIG, [f"data.root={args.data}", *args.set])
     split = split_from_config(load_dataset(Path(args.data)), cfg.data, cfg.train.seed)
@@ -327,14 +376,15 @@ def run_table(args: argparse.Namespace) -> None:
     print_ablation(rows, "rows as listed (see each run's config.yaml for its synthetic source)")
 
 
-def main() -> None:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("stage", choices=["translators", "ablation", "table", "canvas", "samples"])
     ap.add_argument("--data", default="../shared/data/acdc")
     ap.add_argument("--lge", default="../shared/data/mscmr_lge")
     ap.add_argument("--features", default="runs/acdc_sup70/checkpoints/best.pt",
                     help="segmentation checkpoint whose bottleneck gives the Frechet features")
-    ap.add_argument("--translator", default="runs/t2i_ic_sc/checkpoints/best.pt")
+    ap.add_argument("--translator", default="runs/sweep/unsupervised_synthetic_translators/t2i_ic_sc_s0/checkpoints/"
+                    "best.pt")
     ap.add_argument("--samples-translator", default=None,
                     help="samples: also show this translator's images of the maps, raw and restyled")
     ap.add_argument("--budget-minutes", type=float, default=None, help="translators: time budget per run")
@@ -344,15 +394,18 @@ def main() -> None:
                     help="translators: which checkpoint the Frechet table and figure use (best = best cycle Dice; "
                          "last = the end of training, e.g. when the best one predates L_IC / L_SC)")
     ap.add_argument("--iterations", type=int, default=4000, help="ablation: iterations per variant")
-    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--threads", type=int, default=1, help="threads of the Frechet / canvas / samples analyses")
     ap.add_argument("--out", default="benchmarks/out/unsupervised_synthetic")
-    ap.add_argument("--reuse", action="store_true")
     ap.add_argument("--rows", nargs="*", default=[], help='table: "NAME=RUN_DIR" of finished ablation runs')
-    ap.add_argument("--suffix", default="", help="ablation: appended to the run names (e.g. one per translator)")
     ap.add_argument("--only", nargs="*", default=[], help="only these translators / variants (by name), in this order")
     ap.add_argument("--no-report", action="store_true", help="translators: train only, no Frechet table / figure")
-    ap.add_argument("--set", nargs="*", default=[], help="extra config overrides for every run")
-    args = ap.parse_args()
+    add_sweep_args(ap, "unsupervised_synthetic")
+    ap.set_defaults(sweep_dir=None)  # per stage: runs/sweep/unsupervised_synthetic_<stage>
+    return ap.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
     {"translators": run_translators, "ablation": run_ablation, "table": run_table,
      "canvas": run_canvas, "samples": run_samples}[args.stage](args)
 

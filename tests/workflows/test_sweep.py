@@ -87,6 +87,7 @@ def test_arm_overrides_reach_their_runs_under_distinct_names(phantom_root: Path,
         saved = (spec.out_dir / run / "config.yaml").read_text(encoding="utf-8")
         assert f"iterations: {iters}" in saved and "labelled: 2" in saved
     assert "val_dice_mean" not in runs  # train only: no scores, no figure
+    assert "val" not in (spec.out_dir / "table.md").read_text(encoding="utf-8")
     assert not (spec.out_dir / "dice_vs_labelled.png").exists()
     assert list(pd.read_csv(spec.out_dir / "table.csv")["config"]) == ["three steps", "sup"]
 

@@ -264,18 +264,19 @@ def markdown_table(summary: pd.DataFrame, eval_sets: list[EvalSet]) -> str:
         sd = r.get(f"{col}_sd")
         return f"{r[col]:.{digits}f}" + ("" if sd is None or pd.isna(sd) else f" +- {sd:.{digits}f}")
 
-    sets = ["val"] + (["sel"] if "sel_dice_mean" in summary else []) + [e.name for e in eval_sets]
+    scored = "val_dice_mean" in summary  # False for a train-only sweep
+    sets = (["val"] + (["sel"] if "sel_dice_mean" in summary else []) + [e.name for e in eval_sets]) if scored else []
     head = ["config", "labelled", "seeds", "train min"]
     for s in sets:
         head += [f"{s} Dice LV / Myo / RV", f"**{s} mean Dice**", f"{s} HD95 mean (mm)"]
-    head += ["LVEF MAE (pp)", "RVEF MAE (pp)", "LV mass MAE (g)"]
+    head += ["LVEF MAE (pp)", "RVEF MAE (pp)", "LV mass MAE (g)"] if scored else []
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for _, r in summary.iterrows():
         cells = [str(r["config"]), str(r["labelled"]), str(r["seeds"]), pm(r, "train_min", 1)]
         for s in sets:
             cells += [" / ".join(f"{r[f'{s}_dice_{k}']:.3f}" if f"{s}_dice_{k}" in r else "-" for k in STRUCTS),
                       f"**{pm(r, f'{s}_dice_mean')}**", pm(r, f"{s}_hd95_mean", 2)]
-        cells += [pm(r, "lvef_mae_pct", 2), pm(r, "rvef_mae_pct", 2), pm(r, "lvmass_mae_g", 1)]
+        cells += [pm(r, "lvef_mae_pct", 2), pm(r, "rvef_mae_pct", 2), pm(r, "lvmass_mae_g", 1)] if scored else []
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
