@@ -237,13 +237,16 @@ def evaluate(
 
 @app.command()
 def report(
-    run_dir: Path = typer.Argument(..., help="a run folder written by `cmrseg train` / `cmrseg run`"),
+    run_dir: Path = typer.Argument(..., help="a run folder written by `cmrseg train` / `cmrseg run`, an evaluation "
+                                   "folder (`cmrseg evaluate --out`), or a `cmrseg predict` / `cmrseg cohort` output "
+                                   "with cine results"),
     data: Optional[Path] = typer.Option(None, help="dataset folder with images + GT for the slice viewers "
                                         "(default: data.root of RUN_DIR/config.yaml)"),
     max_cases: int = typer.Option(20, min=0, help="slice viewers for at most this many predicted volumes"),
 ) -> None:
     """Write RUN_DIR/report.html: one self-contained page (slice viewers, sortable metric tables, agreement
-    plots, training curves)."""
+    plots, training curves; for cines each subject's volume-time curve and a table of ED/ES, EDV/ESV/SV/EF of LV
+    and RV, LV mass and QC flags)."""
     from cmrseg.report import write_report
 
     try:

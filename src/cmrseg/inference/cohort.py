@@ -15,8 +15,9 @@ How a run goes (:func:`run_cohort`):
    moment loses at most the cases in flight, and a restart with the same command redoes only those.
 4. A failing case (corrupt file, bad header, ...) becomes a ``failed`` record with its error; a worker
    process that dies takes its chunk with it, and the driver retries those cases one by one, so only the
-   culprit is recorded as failed. The driver finally writes ``results.{csv,parquet}`` (one row per volume)
-   and ``subjects.{csv,parquet}`` (clinical indices per subject from the ED/ES pair, with QC flags).
+   culprit is recorded as failed. The driver finally writes ``results.{csv,parquet}`` (one row per volume),
+   ``subjects.{csv,parquet}`` (clinical indices per subject from the ED/ES pair, with QC flags) and, for each
+   subject segmented over a cine, its volume curve in ``curves/`` (:func:`write_cine_curves`).
 
 Local by default (``ray.init()`` on this machine, all cores); ``address="auto"`` or ``"ray://head:10001"`` joins
 an existing cluster through the same code path. On a cluster, inputs and the output folder must be on a file
@@ -30,6 +31,7 @@ import json
 import logging
 import math
 import os
+import re
 import socket
 import time
 import uuid
@@ -54,7 +56,7 @@ from cmrseg.io.nnunet import patient_frame
 
 log = logging.getLogger(__name__)
 
-LABELS_DIR, RECORDS_DIR = "labels", "records"
+LABELS_DIR, RECORDS_DIR, CURVES_DIR = "labels", "records", "curves"
 MANIFEST_REQUIRED = ("case_id", "image")
 MANIFEST_OPTIONAL = ("label", "patient", "phase")
 RESULT_COLUMNS = (
@@ -612,15 +614,17 @@ def _phases_from_lv_volume(results: pd.DataFrame) -> set[str]:
     return done
 
 
-def _cine_subjects(results: pd.DataFrame, limits: QCLimits) -> list[dict]:
-    """Subject rows of cines without given ED/ES: ED/ES from each subject's LV volume curve over its frames
-    (:func:`cmrseg.metrics.cine.cine_report`; rates per second when every frame has its time, else per frame),
-    with the cine QC flags; a subject with a failed frame is flagged ``missing_frames`` and measured on the frames
-    it has."""
-    from cmrseg.metrics.cine import cine_report, curve_from_volumes
-    from cmrseg.metrics.clinical import CLINICAL_INDICES
+def _cine_reports(results: pd.DataFrame, limits: QCLimits,
+                  given: bool) -> Iterator[tuple[str, Any, dict, pd.DataFrame]]:
+    """``(patient, curve, report, ok frames)`` of every subject segmented at >= 3 frames of a cine (2 of them ok).
 
-    rows = []
+    The report is :func:`cmrseg.metrics.cine.cine_report` of the LV volume curve over the frames (rates per second
+    when every frame has its time, else per frame); ``qc_flags`` add ``missing_frames`` (a failed frame: measured
+    on those it has) and the subject flags (:func:`subject_flags`). ``given``: ED/ES from the frames' own phases
+    where two of them are ED and ES (e.g. from Info.cfg), else always from the curve.
+    """
+    from cmrseg.metrics.cine import cine_report, curve_from_volumes
+
     frames = results[results["frame"].notna()]
     for patient, group in frames.groupby("patient", sort=False):
         ok = group[group["status"] == "ok"].sort_values("frame")
@@ -633,13 +637,30 @@ def _cine_subjects(results: pd.DataFrame, limits: QCLimits) -> list[dict]:
             timed["time_ms"].notna().all() else None
         curve = curve_from_volumes(t, {k: ok[f"{k}_ml"].astype(float).to_numpy() for k in ("LV", "Myo", "RV")}, n,
                                    times)
-        rep = cine_report(curve)
+        phases = {p: ok.loc[ok["phase"] == p, "frame"] for p in ("ED", "ES")} if "phase" in ok else {}
+        if given and phases and all(len(v) == 1 for v in phases.values()):
+            ed, es = (int(phases[p].iloc[0]) - 1 for p in ("ED", "ES"))
+            rep = cine_report(curve, ed, es, "given (ED/ES phase of the frames)")
+        else:
+            rep = cine_report(curve)
         flags = list(rep["qc_flags"]) + (["missing_frames"] if len(ok) < len(group) else [])
         flags += subject_flags({k: rep[k] if rep[k] is not None else math.nan for k in ("LV_EF_pct", "RV_EF_pct",
                                                                                           "LV_EDV_ml", "RV_EDV_ml")},
                                limits)
-        by_t = dict(zip(t, ok["case_id"]))
-        first = group.iloc[0]
+        rep["qc_flags"] = flags
+        yield str(patient), curve, rep, ok
+
+
+def _cine_subjects(results: pd.DataFrame, limits: QCLimits) -> list[dict]:
+    """Subject rows of cines without given ED/ES: ED/ES from each subject's LV volume curve over its frames, with
+    the cine QC flags (:func:`_cine_reports`)."""
+    from cmrseg.metrics.clinical import CLINICAL_INDICES
+
+    rows = []
+    for patient, _, rep, ok in _cine_reports(results, limits, given=False):
+        by_t = dict(zip(ok["frame"].astype(int).to_numpy() - 1, ok["case_id"]))
+        first = ok.iloc[0]
+        flags = rep["qc_flags"]
         rows.append({"patient": patient, "ED_case": by_t[rep["ED"]["time_index"]],
                      "ES_case": by_t[rep["ES"]["time_index"]],
                      **{k: math.nan if rep[k] is None else rep[k] for k in (*CLINICAL_INDICES, *CINE_RATE_COLUMNS)},
@@ -647,6 +668,26 @@ def _cine_subjects(results: pd.DataFrame, limits: QCLimits) -> list[dict]:
                      "qc_ok": not flags and bool(ok["qc_ok"].astype(bool).all()), "notes": "; ".join(rep["notes"]),
                      "checkpoint_sha256": first["checkpoint_sha256"], "cmrseg_version": first["cmrseg_version"]})
     return rows
+
+
+def write_cine_curves(out: Path, results: pd.DataFrame, limits: QCLimits = QCLimits()) -> list[Path]:
+    """For every subject segmented over a cine, ``out/curves/<patient>_volumes.csv``, ``_volumes.png`` and
+    ``_clinical.json``, as ``cmrseg predict`` writes beside a cine (:mod:`cmrseg.metrics.cine`); ``cmrseg report
+    OUT`` shows them. ED/ES: the frames' given phases, else the LV curve's extremes. Returns the files written."""
+    from cmrseg.metrics.cine import plot_curve, write_curve_csv, write_report_json
+
+    written: list[Path] = []
+    for patient, curve, rep, ok in _cine_reports(results, limits, given=True):
+        folder = out / CURVES_DIR
+        folder.mkdir(parents=True, exist_ok=True)
+        stem = folder / re.sub(r"[^A-Za-z0-9._-]", "_", patient)
+        rep = {"subject": patient, "input": str(ok["image"].iloc[0]),
+               "source": "cmrseg cohort (per-frame volumes of results.csv)", **rep}
+        ed, es = rep["ED"]["time_index"], rep["ES"]["time_index"]
+        written += [write_curve_csv(curve, f"{stem}_volumes.csv", ed, es),
+                    plot_curve(curve, f"{stem}_volumes.png", rep, title=f"{patient}: volume over the cardiac cycle"),
+                    write_report_json(rep, f"{stem}_clinical.json")]
+    return written
 
 
 def write_tables(out: Path, results: pd.DataFrame, subjects: pd.DataFrame) -> tuple[Path, Path]:
@@ -736,5 +777,7 @@ def run_cohort(input: str | Path | Sequence[CaseRef], output: str | Path, checkp
             summary.seconds_startup, summary.seconds_processing = t1 - t0, time.perf_counter() - t1
     final = [records[ref.case_id] or failed_record(ref, "no record", provenance) for ref in refs]
     summary.failed = [(r["case_id"], r["error"]) for r in final if r["status"] != "ok"]
-    write_tables(out, *build_tables(final, limits))
+    results, subjects = build_tables(final, limits)
+    write_tables(out, results, subjects)
+    write_cine_curves(out, results, limits)
     return summary

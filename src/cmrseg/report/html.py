@@ -1,10 +1,13 @@
 """A run's report as ONE self-contained HTML page: protocol, config, training curves, sortable metric tables,
-clinical indices with correlation and Bland-Altman plots, and a slice viewer per volume.
+clinical indices with correlation and Bland-Altman plots, a slice viewer per volume, and the volume-time curves
+and clinical numbers of segmented cines.
 
 Everything is inline (PNG frames as data URIs, SVG plots, the CSS and JS of ``report/assets``), so
 ``report.html`` can be mailed or archived alone and opens offline. Each part is read from the run folder
 (``config.yaml``, ``history.csv``, ``eval/`` as written by :meth:`cmrseg.metrics.evaluate.EvaluationResult.save`,
-``predictions/``, ``figures/*.png``); a missing or unreadable part becomes a short note instead of an error.
+``predictions/``, ``figures/*.png``, the ``*_clinical.json`` / ``*_volumes.png`` / ``*_volumes.csv`` of cines:
+:mod:`cmrseg.report.cine`); a missing or unreadable part becomes a short note instead of an error. A folder
+holding only cine results (a ``cmrseg predict`` or ``cmrseg cohort`` output) gives a page of those alone.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from tqdm.auto import tqdm
 from cmrseg.errors import InputError
 from cmrseg.labels import STRUCTURES
 from cmrseg.report.cases import MAX_CASES, find_run_cases
+from cmrseg.report.cine import cine_section, find_cine_results
 from cmrseg.report.curves import plot_history, read_history
 from cmrseg.report.markup import anchor, esc, fmt, img, note, num, table, td
 from cmrseg.report.plots import bland_altman_svg, correlation_svg
@@ -225,32 +229,9 @@ def _viewer_section(run: Path, cases: Iterable[dict] | None, data_root: str | Pa
     return "".join(note(n) for n in notes) + fragment, set(ids)
 
 
-def write_report(run_dir: str | Path, cases: Iterable[dict] | None = None, *,
-                 data_root: str | Path | None = None, max_cases: int = MAX_CASES) -> Path:
-    """Write ``RUN_DIR/report.html`` (one self-contained page) and return its path.
-
-    Args:
-        run_dir: a run folder written by ``cmrseg train`` / ``cmrseg run``.
-        cases: volumes to browse slice by slice, each ``{"case_id", "image", "pred", "gt" (or None),
-            "spacing" ((sz, sy, sx) mm or None)}`` with ``(z, y, x)`` arrays. ``None`` (default): the run's
-            ``predictions/*.nii.gz`` with image and GT read from its dataset (see :mod:`cmrseg.report.cases`).
-        data_root: dataset folder for ``cases=None`` when ``data.root`` of ``config.yaml`` is not valid here.
-        max_cases: at most this many slice viewers when ``cases`` is ``None`` (0 = none).
-
-    Raises:
-        InputError: ``run_dir`` is not a folder. Missing or malformed parts of it only produce notes.
-
-    Example:
-        >>> write_report("runs/acdc_sup7")                                   # doctest: +SKIP
-        >>> write_report("runs/x", cases=[{"case_id": c.case_id, "image": c.image, "pred": p,
-        ...                                "gt": c.label, "spacing": c.spacing}])  # doctest: +SKIP
-    """
-    run = Path(run_dir)
-    if not run.is_dir():
-        raise InputError("run folder does not exist or is not a folder", run, "pass the folder `cmrseg train` wrote")
-    if not any(p.is_file() for p in (run / "config.yaml", run / "history.csv", _eval_dir(run) / "summary.json")):
-        raise InputError("neither a run folder (config.yaml, history.csv) nor an evaluation folder (summary.json)",
-                         run, "pass a folder written by `cmrseg train` / `cmrseg run`, or by `cmrseg evaluate --out`")
+def _run_sections(run: Path, cases: Iterable[dict] | None, data_root: str | Path | None,
+                  max_cases: int) -> list[tuple[str, str, str]]:
+    """``(id, title, html)`` of the sections of a run or evaluation folder."""
     viewers, viewer_ids = "", set()
     try:
         viewers, viewer_ids = _viewer_section(run, cases, data_root, max_cases)
@@ -270,6 +251,43 @@ def write_report(run_dir: str | Path, cases: Iterable[dict] | None = None, *,
     sections.append(("figures", "Overlay figures (RV blue, Myo green, LV red)",
                      f"<details{'' if viewer_ids else ' open'}><summary>basal, mid and apical slices of the first "
                      f"volumes (figures/*.png)</summary>{figures}</details>"))
+    return sections
+
+
+def write_report(run_dir: str | Path, cases: Iterable[dict] | None = None, *,
+                 data_root: str | Path | None = None, max_cases: int = MAX_CASES) -> Path:
+    """Write ``RUN_DIR/report.html`` (one self-contained page) and return its path.
+
+    Args:
+        run_dir: a run folder written by ``cmrseg train`` / ``cmrseg run``, an evaluation folder
+            (``cmrseg evaluate --out``), or a ``cmrseg predict`` / ``cmrseg cohort`` output with cine results.
+        cases: volumes to browse slice by slice, each ``{"case_id", "image", "pred", "gt" (or None),
+            "spacing" ((sz, sy, sx) mm or None)}`` with ``(z, y, x)`` arrays. ``None`` (default): the run's
+            ``predictions/*.nii.gz`` with image and GT read from its dataset (see :mod:`cmrseg.report.cases`).
+        data_root: dataset folder for ``cases=None`` when ``data.root`` of ``config.yaml`` is not valid here.
+        max_cases: at most this many slice viewers when ``cases`` is ``None`` (0 = none).
+
+    Raises:
+        InputError: ``run_dir`` is not a folder, or none of these. Missing or malformed parts of it only produce
+            notes.
+
+    Example:
+        >>> write_report("runs/acdc_sup7")                                   # doctest: +SKIP
+        >>> write_report("runs/x", cases=[{"case_id": c.case_id, "image": c.image, "pred": p,
+        ...                                "gt": c.label, "spacing": c.spacing}])  # doctest: +SKIP
+    """
+    run = Path(run_dir)
+    if not run.is_dir():
+        raise InputError("run folder does not exist or is not a folder", run, "pass the folder `cmrseg train` wrote")
+    is_run = any(p.is_file() for p in (run / "config.yaml", run / "history.csv", _eval_dir(run) / "summary.json"))
+    if not is_run and not find_cine_results(run).found:
+        raise InputError("neither a run folder (config.yaml, history.csv), an evaluation folder (summary.json) nor a "
+                         "folder with cine results (*_clinical.json)", run,
+                         "pass a folder written by `cmrseg train` / `cmrseg run` / `cmrseg evaluate --out`, or the "
+                         "output folder of `cmrseg predict` / `cmrseg cohort` on a cine")
+    sections = _run_sections(run, cases, data_root, max_cases) if is_run else []
+    sections.append(("cine", "Cines: volume curves and clinical numbers",
+                     _safe("cine curves", lambda: cine_section(run))))
     sections = [(i, t, s) for i, t, s in sections if s]
     protocol = _safe("protocol", lambda: _protocol(run))
     nav = " ".join(f'<a href="#{i}">{esc(t.split(" (")[0])}</a>' for i, t, _ in sections)
