@@ -36,11 +36,14 @@ def protocol_text(cfg: Config, split_desc: str) -> str:
     lab = "all training patients" if cfg.data.labelled is None else (
         f"first {cfg.data.labelled} training patients (ascending id)" if isinstance(cfg.data.labelled, int)
         else f"patients {cfg.data.labelled}")
+    chooser = ("selection-set (held-out training patients; val never chooses)" if cfg.data.selection
+               else "val")
     return (f"data {cfg.data.root}; split: {split_desc}; labelled: {lab}; method {cfg.method.name}; "
             f"model {cfg.model.name}; up to {cfg.optim.iterations} iterations x batch {cfg.optim.batch_size}"
             + (f" within a {cfg.optim.budget_minutes}-minute time budget (LR schedule on elapsed time); "
                if cfg.optim.budget_minutes else "; ") +
-            f"checkpoint rule: best mean val 3D Dice (LV, Myo, RV), checked every {cfg.train.val_every} iterations; "
+            f"checkpoint rule: best mean {chooser} 3D Dice (LV, Myo, RV), checked every {cfg.train.val_every} "
+            "iterations; "
             f"metrics: 3D Dice, HD95 and ASSD in mm on the original voxel grid after post-processing; "
             f"{EMPTY_POLICY}")
 

@@ -116,3 +116,19 @@ def test_sweep_dry_run_trains_nothing(tmp_path: Path) -> None:
     res = CliRunner().invoke(app, ["sweep", str(config), "--labelled", "3", "--seeds", "1", "--out",
                                    str(tmp_path / "sweep"), "--dry-run"])
     assert res.exit_code == 0 and "sup_l3_s1" in res.output and not (tmp_path / "sweep").exists()
+
+
+def test_finished_only_tabulates_done_runs_and_trains_nothing(phantom_root: Path, tmp_path: Path,
+                                                              one_thread: None) -> None:
+    config = tmp_path / "sup.yaml"
+    config.write_text("method: {name: supervised}\n", encoding="utf-8")
+    spec = _spec(phantom_root, tmp_path, config)
+    spec.labelled, spec.seeds, spec.eval_sets = [1], [0], []
+    run_sweep(spec)  # one finished run
+    spec.seeds, spec.finished_only = [0, 1], True
+    runs = run_sweep(spec)
+    assert list(runs["run"]) == ["sup_l1_s0"]
+    assert not (spec.out_dir / "sup_l1_s1").exists()  # the unfinished run was not started
+    spec.labelled = [2]
+    with pytest.raises(ConfigError, match="none of the 2 runs is finished"):
+        run_sweep(spec)

@@ -316,13 +316,15 @@ def sweep(
     out: Path = typer.Option(Path("runs/sweep"), help="folder of the runs and tables"),
     set_: list[str] = typer.Option([], "--set", "-s", help="override for every run, e.g. -s optim.iterations=100"),
     dry_run: bool = typer.Option(False, "--dry-run", help="list the runs (configs loaded and checked), train nothing"),
+    finished_only: bool = typer.Option(False, "--finished-only", help="train nothing: tabulate the finished runs "
+                                       "(a sweep spread over sessions) and name the unfinished ones"),
 ) -> None:
     """Train and score a recipe at several label budgets and seeds; write a table and a Dice-vs-labelled figure."""
     from cmrseg.workflows.sweep import EvalSet, SweepSpec, plan_runs, run_sweep
 
     try:
         spec = SweepSpec([str(c) for c in configs] + ([str(baseline)] if baseline else []), labelled, seeds, out,
-                         list(set_), [EvalSet.parse(e) for e in eval_], jobs)
+                         list(set_), [EvalSet.parse(e) for e in eval_], jobs, finished_only=finished_only)
         if dry_run:
             typer.echo(plan_runs(spec).drop(columns="overrides").to_string(index=False))
             return

@@ -101,6 +101,8 @@ class SweepSpec:
         progress: progress bars of the engine.
         evaluate: ``False`` trains only (models that are not segmenters, e.g. image translators): rows then
             hold training time and iterations, and the figure is skipped.
+        finished_only: train nothing; tabulate the runs already finished (``DONE``) and name the others
+            (a sweep spread over several sessions or machines, tabulated as it stands).
     """
 
     configs: list[str | Arm]
@@ -112,6 +114,7 @@ class SweepSpec:
     jobs: int = 0  # 0 = one single-threaded run per core
     progress: bool = False
     evaluate: bool = True
+    finished_only: bool = False
 
     def arms(self) -> list[Arm]:
         return [c if isinstance(c, Arm) else Arm(str(c)) for c in self.configs]
@@ -316,6 +319,13 @@ def run_sweep(spec: SweepSpec) -> pd.DataFrame:
     spec.out_dir.mkdir(parents=True, exist_ok=True)
     rows: list[dict] = []
     todo = spec.runs()
+    if spec.finished_only:
+        waiting = [spec.run_name(*k) for k in todo if not (spec.out_dir / spec.run_name(*k) / "DONE").exists()]
+        todo = [k for k in todo if spec.run_name(*k) not in waiting]
+        if waiting:
+            console.print(f"[yellow]not finished, left out[/] ({len(waiting)}): {', '.join(waiting)}")
+        if not todo:
+            raise ConfigError(f"--finished-only: none of the {len(waiting)} runs is finished in {spec.out_dir}")
     console.print(f"[bold]sweep[/] {len(todo)} runs, {jobs} at a time x {threads} thread(s) -> {spec.out_dir}")
     failed: list[str] = []
 
