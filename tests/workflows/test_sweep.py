@@ -132,3 +132,16 @@ def test_finished_only_tabulates_done_runs_and_trains_nothing(phantom_root: Path
     spec.labelled = [2]
     with pytest.raises(ConfigError, match="none of the 2 runs is finished"):
         run_sweep(spec)
+
+
+def test_explicit_jobs_keep_their_threads_when_fewer_runs_are_left(monkeypatch: pytest.MonkeyPatch,
+                                                                   tmp_path: Path) -> None:
+    from cmrseg.workflows.sweep import _workers
+
+    monkeypatch.setattr("os.cpu_count", lambda: 4)
+    one_run = SweepSpec(["a.yaml"], [3], [0], tmp_path, jobs=2)
+    assert _workers(one_run) == (1, 2)  # asked for 2 jobs on 4 cores: 2 threads, 2 cores left free
+    one_run.jobs = 0
+    assert _workers(one_run) == (1, 4)  # automatic: the one run takes every core
+    many = SweepSpec(["a.yaml"], [1, 3, 7], [0, 1, 2], tmp_path, jobs=0)
+    assert _workers(many) == (4, 1)

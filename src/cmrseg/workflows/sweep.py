@@ -148,10 +148,12 @@ def check_spec(spec: SweepSpec) -> None:
 
 
 def _workers(spec: SweepSpec) -> tuple[int, int]:
-    """(runs at once, threads per run)."""
+    """(runs at once, threads per run). ``jobs=0`` uses every core (fewer runs than cores get more threads each);
+    an explicit ``jobs`` keeps ``cores // jobs`` threads per run even when fewer runs are left, so the cores it
+    leaves stay free for other work."""
     cores = os.cpu_count() or 1
     jobs = max(1, min(spec.jobs or cores, len(spec.runs())))
-    return jobs, max(1, cores // jobs)
+    return jobs, max(1, cores // (spec.jobs or jobs))
 
 
 def plan_runs(spec: SweepSpec) -> pd.DataFrame:
