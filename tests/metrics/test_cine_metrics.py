@@ -113,6 +113,14 @@ def test_qc_flags_known_answers():
     assert cine_report(_curve(spike), limits=CineQCLimits(jump=0.5))["qc_flags"] == []
 
 
+def test_a_coarse_cine_is_not_flagged_for_its_own_ed_and_es_but_a_collapse_is():
+    coarse = [150.0, 100.0, 60.0, 90.0, 130.0, 145.0]  # 6 frames: ES lies 30 mL (20 % of ED) below both neighbours
+    assert cine_report(_curve(coarse))["qc_flags"] == []
+    assert "LV_volume_jump" in cine_report(_curve(coarse), limits=CineQCLimits(jump_frames=6))["qc_flags"]
+    collapse = [150.0, 120.0, 80.0, 10.0, 110.0, 145.0]  # a frame 70 mL (47 %) below both neighbours
+    assert "LV_volume_jump" in cine_report(_curve(collapse))["qc_flags"]
+
+
 def _coverage(label, spacing):
     curve = volume_curve([label], spacing)
     return coverage_qc(curve.lv_slice_ml[0], curve.rv_slice_ml[0], curve.slice_mm)[0]

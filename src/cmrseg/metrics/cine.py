@@ -48,7 +48,10 @@ class CineQCLimits:
         min_amplitude: ``no_clear_ED_ES`` when (max - min) / max of the LV curve is below this (a curve this
             flat has no trustworthy ED/ES; an EF of 10 % is already severe dysfunction).
         jump: ``<S>_volume_jump`` when a frame lies outside the range of both neighbours by more than this share
-            of the structure's largest volume (a smooth 20-frame curve stays under ~5 % even at ES).
+            of the structure's largest volume (a smooth 20-frame curve stays under ~5 % even at ES). Cines with
+            fewer frames than ``jump_frames`` get the limit scaled by ``jump_frames / frames``: ED and ES of a
+            coarse cine lie far outside their neighbours without any error.
+        jump_frames: the frame count the ``jump`` limit is written for.
         apex_area: ``apex_possibly_missing`` when the apical-most slice at ED still holds at least this share of
             the largest LV blood-pool cross-section. A complete stack tapers to the apex: on ACDC's 80 expert ED
             label maps that slice holds 0-42 % (median 8 %); with the last one / two / three slices removed, 14 /
@@ -66,6 +69,7 @@ class CineQCLimits:
 
     min_amplitude: float = 0.10
     jump: float = 0.10
+    jump_frames: int = 20
     apex_area: float = 0.50
     base_area: float = 0.90
     base_length_ratio: float = 1.0
@@ -288,7 +292,7 @@ def cine_qc(curve: VolumeCurve, ed: int, es: int, limits: CineQCLimits = CineQCL
                      f"(< {100 * limits.min_amplitude:.0f} %): no clear ED/ES, check the segmentation of every frame")
     if curve.complete:
         for name in ("LV", "RV"):
-            found = _jumps(curve, name, limits.jump)
+            found = _jumps(curve, name, limits.jump * max(1.0, limits.jump_frames / len(curve.frames)))
             if found:
                 flags.append(f"{name}_volume_jump")
                 notes.append(f"{name} volume jumps at frame(s) " + "; ".join(
