@@ -34,7 +34,9 @@ EMPTY_POLICY = ("empty masks: both empty -> Dice 1, distances 0; structure misse
 def protocol_text(cfg: Config, split_desc: str) -> str:
     """Human-readable evaluation protocol, stored with every result."""
     lab = "all training patients" if cfg.data.labelled is None else (
-        f"first {cfg.data.labelled} training patients (ascending id)" if isinstance(cfg.data.labelled, int)
+        (f"first {cfg.data.labelled} training patients (ascending id)" if cfg.data.labelled_order == "id" else
+         f"first {cfg.data.labelled} training patients round-robin over the pathology groups")
+        if isinstance(cfg.data.labelled, int)
         else f"patients {cfg.data.labelled}")
     chooser = ("selection-set (held-out training patients; val never chooses)" if cfg.data.selection
                else "val")

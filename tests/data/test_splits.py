@@ -33,3 +33,34 @@ def test_a_budget_beyond_the_held_out_selection_set_says_so(phantom_root) -> Non
     refs = load_dataset(phantom_root)
     with pytest.raises(ConfigError, match="selection patients .* held out"):
         make_split(refs, 3, selection=1)
+
+
+def _grouped_refs() -> list:
+    from pathlib import Path
+
+    from cmrseg.io.base import CaseRef
+
+    groups = ["DCM"] * 4 + ["HCM"] * 4 + ["NOR"] * 4  # ids grouped by pathology, as in ACDC
+    return [CaseRef(f"p{i:02d}_ED", f"p{i:02d}", Path(f"p{i:02d}.nii.gz"), Path(f"p{i:02d}_gt.nii.gz"),
+                    split="train", meta={"group": g}) for i, g in enumerate(groups)]
+
+
+def test_budgets_drawn_round_robin_over_pathology_groups() -> None:
+    refs = _grouped_refs()
+    by_id = make_split(refs, 3, selection=3)
+    assert by_id.labelled_patients == ["p00", "p01", "p02"]  # all DCM
+    assert {r.patient for r in by_id.selection} == {"p09", "p10", "p11"}  # all NOR
+    spread = make_split(refs, 3, selection=3, order="groups")
+    assert spread.labelled_patients == ["p00", "p04", "p08"]  # one DCM, one HCM, one NOR
+    assert {r.patient for r in spread.selection} == {"p03", "p07", "p11"}  # the last of each group
+    assert not {r.patient for r in spread.unlabelled} & {"p00", "p04", "p08", "p03", "p07", "p11"}
+
+
+def test_group_order_needs_groups() -> None:
+    refs = _grouped_refs()
+    for r in refs:
+        r.meta = {}
+    with pytest.raises(ConfigError, match="needs a pathology group"):
+        make_split(refs, 3, order="groups")
+    with pytest.raises(ConfigError, match="choose 'id' or 'groups'"):
+        make_split(refs, 3, order="random")

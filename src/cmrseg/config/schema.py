@@ -82,6 +82,10 @@ class DataConfig(_Strict):
     layout: str | None = Field(None, description="force a layout instead of auto-detection")
     labelled: int | list[str] | None = Field(None, description="first N training patients, ids, or all")
     labelled_phases: list[str] | None = Field(None, description="keep labels of these phases only, e.g. [ED]")
+    labelled_order: Literal["id", "groups"] = Field(
+        "id", description="order in which `labelled: N` and `selection: N` count patients: id (ascending id) or "
+        "groups (round-robin over the pathology groups, so a small budget spans them; ACDC's first 20 ids are all "
+        "DCM)")
     selection: int | list[str] | None = Field(
         None, description="training patients held out of training to choose the checkpoint on (best.pt) instead "
         "of val: the last N labelled training patients in id order, or patient ids; val is then only reported")

@@ -58,7 +58,7 @@ def assign_default_split(refs: list[CaseRef], val_fraction: float = 0.2, seed: i
 
 def make_split(refs: list[CaseRef], labelled: int | list[str] | None = None, val_fraction: float = 0.2,
                seed: int = 0, labelled_phases: list[str] | None = None,
-               selection: int | list[str] | None = None) -> Split:
+               selection: int | list[str] | None = None, order: str = "id") -> Split:
     """Split refs into labelled / unlabelled training volumes and validation volumes.
 
     Args:
@@ -68,12 +68,21 @@ def make_split(refs: list[CaseRef], labelled: int | list[str] | None = None, val
             frames join the unlabelled pool (label propagation experiments).
         selection: training patients held out of training (neither labelled nor unlabelled) to choose the
             checkpoint on: ``N`` = the last N labelled training patients in id order, or patient ids.
+        order: ``"id"``: budgets count in ascending id order; ``"groups"``: in :func:`group_order` (round-robin
+            over the pathology groups), so a budget of N spans min(N, groups) groups and the selection set too
+            (ACDC's ids are grouped by pathology: its first 20 patients are all DCM).
     """
+    if order not in ("id", "groups"):
+        raise ConfigError(f"data.labelled_order={order!r}: choose 'id' or 'groups'")
     assign_default_split(refs, val_fraction, seed)
     train = [r for r in refs if r.split == "train"]
     val = [r for r in refs if r.split == "val" and r.label_path is not None]
     with_labels = sorted({r.patient for r in train if r.label_path is not None})
-    held = _selection_patients(with_labels, selection)
+    if order == "groups":  # selection: the highest ids of each group in turn; budgets: the lowest in turn
+        held = _selection_patients(group_order(train, with_labels, highest_first=True)[::-1], selection)
+        with_labels = group_order(train, [p for p in with_labels if p not in held])
+    else:
+        held = _selection_patients(with_labels, selection)
     sel = [r for r in train if r.patient in held and r.label_path is not None]
     train = [r for r in train if r.patient not in held]
     with_labels = [p for p in with_labels if p not in held]
@@ -104,6 +113,25 @@ def make_split(refs: list[CaseRef], labelled: int | list[str] | None = None, val
     return Split(lab, unl, val, sel)
 
 
+def group_order(refs: list[CaseRef], patients: list[str], highest_first: bool = False) -> list[str]:
+    """``patients`` round-robin over their pathology groups (``meta["group"]``), ascending id within a group
+    (descending with ``highest_first``) and groups in order of their first patient: e.g. DCM1, HCM1, MINF1, NOR1,
+    RV1, DCM2, ... Patients without a group form one group of their own."""
+    group = {r.patient: str((r.meta or {}).get("group") or "") for r in refs}
+    by_group: dict[str, list[str]] = {}
+    for p in sorted(patients, reverse=highest_first):
+        by_group.setdefault(group.get(p, ""), []).append(p)
+    if len(by_group) < 2:
+        raise ConfigError("data.labelled_order=groups needs a pathology group per patient (ACDC: patients.csv "
+                          "'group' column or Info.cfg 'Group'); this dataset has "
+                          + ("none" if not by_group or "" in by_group else "only one") + ": use labelled_order: id")
+    lists = list(by_group.values())
+    out: list[str] = []
+    for i in range(max(len(g) for g in lists)):
+        out.extend(g[i] for g in lists if i < len(g))
+    return out
+
+
 def _selection_patients(with_labels: list[str], selection: int | list[str] | None) -> set[str]:
     if selection is None:
         return set()
@@ -122,4 +150,5 @@ def _selection_patients(with_labels: list[str], selection: int | list[str] | Non
 def split_from_config(refs: list[CaseRef], data: "DataConfig", seed: int) -> Split:  # noqa: F821
     """:func:`make_split` with the label budget, val fraction, labelled phases and selection set of a run's data
     config."""
-    return make_split(refs, data.labelled, data.val_fraction, seed, data.labelled_phases, data.selection)
+    return make_split(refs, data.labelled, data.val_fraction, seed, data.labelled_phases, data.selection,
+                      data.labelled_order)
