@@ -322,8 +322,9 @@ def run_sweep(spec: SweepSpec) -> pd.DataFrame:
     rows: list[dict] = []
     todo = spec.runs()
     if spec.finished_only:
-        waiting = [spec.run_name(*k) for k in todo if not (spec.out_dir / spec.run_name(*k) / "DONE").exists()]
-        todo = [k for k in todo if spec.run_name(*k) not in waiting]
+        done = {k: (spec.out_dir / spec.run_name(*k) / "DONE").exists() for k in todo}
+        waiting = [spec.run_name(*k) for k in todo if not done[k]]
+        todo = [k for k in todo if done[k]]
         if waiting:
             console.print(f"[yellow]not finished, left out[/] ({len(waiting)}): {', '.join(waiting)}")
         if not todo:
